@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"log/slog"
+
+	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/config"
+)
+
+func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlags("gateway", stderr)
+	path := fs.String("config", "", "gateway configuration file (Confluent Gateway schema)")
+	admin := fs.String("admin", "", "admin HTTP address (default: the config's admin section, else 127.0.0.1:9190)")
+	newLogger := logFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return fmt.Errorf("%w: --config is required", errUsage)
+	}
+	log, err := newLogger(stderr)
+	if err != nil {
+		return err
+	}
+
+	metrics := proxy.NewMetrics()
+	gw := proxy.New(*path, log, metrics)
+	if err := gw.Start(ctx); err != nil {
+		return err
+	}
+	cfg := gw.Config()
+	addr := *admin
+	if addr == "" {
+		addr = cfg.AdminAddr()
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		gw.Close(context.Background())
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	srv := &http.Server{Handler: proxy.AdminHandler(gw, metrics, cfg.MetricsEnabled()), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("gateway ready", "config", *path, "admin", ln.Addr().String())
+
+	err = waitGateway(ctx, gw, served, log)
+	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv.Shutdown(shutdown)
+	gw.Close(shutdown)
+	log.Info("gateway stopped")
+	return err
+}
+
+// waitGateway restarts the gateway on SIGHUP until the context ends or the
+// admin server fails.
+func waitGateway(ctx context.Context, gw *proxy.Gateway, served <-chan error, log *slog.Logger) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			if err := gw.Restart(ctx); err != nil {
+				log.Error("restart on SIGHUP failed", "err", err)
+				continue
+			}
+			log.Info("restarted on SIGHUP")
+		case err := <-served:
+			return fmt.Errorf("admin server: %w", err)
+		case <-ctx.Done():
+			log.Info("shutting down: draining connections")
+			return nil
+		}
+	}
+}
+
+func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("validate", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	switch fs.NArg() {
+	case 1:
+	case 2:
+		return fmt.Errorf("%s: policy files cannot be checked yet: the agents and their policy schema are not in this build", fs.Arg(1))
+	default:
+		return fmt.Errorf("%w: want one gateway configuration file", errUsage)
+	}
+	cfg, err := config.Load(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: OK\n", fs.Arg(0))
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		plan := cfg.PortPlan(r)
+		fmt.Fprintf(stdout, "route %s: %s -> %s/%s (epoch %d); bootstrap port %d",
+			r.Name, r.Endpoint, r.StreamingDomain.Name, r.StreamingDomain.BootstrapServerID, r.Epoch, plan.Bootstrap)
+		if n := len(plan.Brokers); n > 0 {
+			fmt.Fprintf(stdout, ", %d broker ports %d..%d", n, plan.Brokers[0].Port, plan.Brokers[n-1].Port)
+		}
+		fmt.Fprintln(stdout)
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ErrStaleEpoch is returned by SetRoute when the file already holds a newer
+// epoch for the route than the writer's.
+var ErrStaleEpoch = errors.New("stale writer refused")
+
+// SetRoute returns data with route pointed at the given streaming domain and
+// bootstrap server, at the given epoch. Nothing else changes: comments and
+// key order stay, as far as yaml.v3 re-encoding allows (it drops blank lines
+// and indents by two). data must be a valid configuration, and epoch must not
+// be older than the route's epoch in data.
+func SetRoute(data []byte, route, domain, bootstrapServerID string, epoch int32) ([]byte, error) {
+	g, err := Parse("", data)
+	if err != nil {
+		return nil, err
+	}
+	r := g.Route(route)
+	if r == nil {
+		names := make([]string, len(g.Routes))
+		for i, r := range g.Routes {
+			names[i] = r.Name
+		}
+		return nil, fmt.Errorf("no route named %q (known: %s)", route, strings.Join(names, ", "))
+	}
+	d := g.Domain(domain)
+	if d == nil {
+		return nil, fmt.Errorf("no streaming domain named %q (known: %s)", domain, domainNames(g))
+	}
+	if d.BootstrapServer(bootstrapServerID) == nil {
+		return nil, fmt.Errorf("no bootstrap server %q in streaming domain %q (known: %s)", bootstrapServerID, domain, serverIDs(d))
+	}
+	if epoch < r.Epoch {
+		return nil, fmt.Errorf("%w: route %q is at epoch %d in the file, newer than %d", ErrStaleEpoch, route, r.Epoch, epoch)
+	}
+
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err // Parse accepted data, so this does not happen
+	}
+	root := resolve(doc.Content[0])
+	if v := mapValue(root, "gateway"); v != nil {
+		root = v
+	}
+	var rn *yaml.Node
+	for _, n := range mapValue(root, "routes").Content {
+		if n = resolve(n); mapValue(n, "name").Value == route {
+			rn = n
+		}
+	}
+	sd := mapValue(rn, "streamingDomain")
+	setScalar(sd, "name", "!!str", domain)
+	setScalar(sd, "bootstrapServerId", "!!str", bootstrapServerID)
+	setScalar(rn, "epoch", "!!int", strconv.Itoa(int(epoch)))
+
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	out := buf.Bytes()
+
+	// The edit goes through YAML nodes, which other settings can share by
+	// alias; check that the route is the only thing that changed.
+	want := *g
+	want.Routes = slices.Clone(g.Routes)
+	w := want.Route(route)
+	w.StreamingDomain.Name, w.StreamingDomain.BootstrapServerID, w.Epoch = domain, bootstrapServerID, epoch
+	got, err := Parse("", out)
+	if err != nil {
+		return nil, fmt.Errorf("rewriting route %q made the file invalid: %w", route, err)
+	}
+	if !sameSettings(got, &want) {
+		return nil, fmt.Errorf("cannot rewrite route %q without changing other settings; are they shared with it through YAML anchors?", route)
+	}
+	return out, nil
+}
+
+// setScalar sets key in mapping m, adding it if missing.
+func setScalar(m *yaml.Node, key, tag, value string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if resolve(m.Content[i]).Value != key {
+			continue
+		}
+		if v := m.Content[i+1]; v.Kind == yaml.ScalarNode && v.Anchor == "" {
+			v.Tag, v.Value = tag, value // in place, to keep its comments and quoting
+		} else {
+			// Replace rather than edit a node other settings may refer to.
+			m.Content[i+1] = &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: value}
+		}
+		return
+	}
+	m.Content = append(m.Content,
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key},
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: value})
+}
+
+// sameSettings compares two configurations as encoded, which leaves out
+// where in the file each setting was.
+func sameSettings(a, b *Gateway) bool {
+	ya, erra := yaml.Marshal(a)
+	yb, errb := yaml.Marshal(b)
+	return erra == nil && errb == nil && bytes.Equal(ya, yb)
+}
+
+// WriteFileAtomic replaces the file at path with data so that readers see
+// either the old file or the new one, even across a crash: it writes a
+// temporary file in the same directory, syncs it, renames it over path and
+// syncs the directory. The new file keeps the old one's permissions (0644
+// for a new file). On failure the old file is untouched, except that a
+// failed sync of the directory is reported after the rename.
+func WriteFileAtomic(path string, data []byte) error {
+	// Write through a symlink rather than replace it.
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		path = p
+	}
+	perm := fs.FileMode(0o644)
+	if fi, err := os.Stat(path); err == nil {
+		perm = fi.Mode().Perm()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	if err := writeAndSync(f, data, perm); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func writeAndSync(f *os.File, data []byte, perm fs.FileMode) error {
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return f.Close()
+}

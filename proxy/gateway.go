@@ -1,0 +1,394 @@
+// Package proxy is the Turnout gateway: a Kafka protocol proxy that serves
+// each route from the streaming domain its configuration names, and switches
+// a route to another domain on restart without clients changing anything.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/turnout/turnout/proxy/config"
+)
+
+// ErrInvalidConfig marks a restart refused because the file is not valid.
+var ErrInvalidConfig = errors.New("invalid gateway configuration")
+
+// Gateway serves the routes of one configuration file.
+type Gateway struct {
+	path    string
+	log     *slog.Logger
+	metrics *Metrics
+
+	mu        sync.Mutex        // serialises Start, Restart and Close
+	listeners map[int]*listener // by port
+	closed    bool
+	wg        sync.WaitGroup // accept loops and sessions
+	ready     atomic.Bool
+	cfg       atomic.Pointer[config.Gateway]
+
+	// routes is read by status and written by apply, which holds mu for a
+	// whole drain; its own lock keeps status answering meanwhile.
+	rmu    sync.RWMutex
+	routes map[string]*routeServer
+}
+
+// routeServer holds the Route being served and the sessions using it.
+type routeServer struct {
+	route atomic.Pointer[Route]
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+}
+
+type listener struct {
+	ln        net.Listener
+	rs        *routeServer
+	route     string
+	node      int32
+	bootstrap bool
+}
+
+// New makes a gateway for the configuration file at path; Start serves it.
+func New(path string, log *slog.Logger, m *Metrics) *Gateway {
+	return &Gateway{path: path, log: log, metrics: m, routes: map[string]*routeServer{}, listeners: map[int]*listener{}}
+}
+
+// Config is the configuration being served.
+func (g *Gateway) Config() *config.Gateway { return g.cfg.Load() }
+
+// Ready is true once every route's listeners are up.
+func (g *Gateway) Ready() bool { return g.ready.Load() }
+
+// Start reads the configuration and opens every route's listeners. Either all
+// listeners open or none stay open.
+func (g *Gateway) Start(ctx context.Context) error {
+	cfg, err := config.Load(g.path)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := g.apply(ctx, cfg); err != nil {
+		return err
+	}
+	g.ready.Store(true)
+	return nil
+}
+
+// Restart re-reads the configuration and serves it. Routes whose domain,
+// bootstrap server or epoch changed get a new Route: new connections go to the
+// new cluster at once, and existing ones are drained (in-flight responses
+// delivered, bounded by the drain timeout) and closed, so clients reconnect
+// through the gateway to the new cluster. Unchanged routes keep their
+// connections. An invalid file changes nothing and is returned as the error.
+func (g *Gateway) Restart(ctx context.Context) error {
+	cfg, err := config.Load(g.path)
+	if err != nil {
+		g.metrics.restarts.WithLabelValues("invalid_config").Inc()
+		return fmt.Errorf("%w; still serving the previous configuration: %w", ErrInvalidConfig, err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return errors.New("gateway is shutting down")
+	}
+	if err := g.apply(ctx, cfg); err != nil {
+		g.metrics.restarts.WithLabelValues("failed").Inc()
+		return err
+	}
+	g.metrics.restarts.WithLabelValues("ok").Inc()
+	return nil
+}
+
+// apply makes cfg the served configuration. Listeners are opened before
+// anything is switched, so a port that cannot be bound leaves the old
+// configuration serving untouched.
+func (g *Gateway) apply(ctx context.Context, cfg *config.Gateway) error {
+	want := map[int]*listener{}
+	for i := range cfg.Routes {
+		rc := &cfg.Routes[i]
+		plan := cfg.PortPlan(rc)
+		want[plan.Bootstrap] = &listener{route: rc.Name, node: -1, bootstrap: true}
+		for _, b := range plan.Brokers {
+			want[b.Port] = &listener{route: rc.Name, node: b.NodeID}
+		}
+	}
+	var opened []*listener
+	for port, l := range want {
+		if old, ok := g.listeners[port]; ok && old.route == l.route && old.node == l.node {
+			continue
+		}
+		host := cfg.Route(l.route).ListenHost()
+		if old, ok := g.listeners[port]; ok {
+			// The port changes role and must be released before it can be
+			// bound again; should a later step fail, it stays closed.
+			old.ln.Close()
+			delete(g.listeners, port)
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			for _, o := range opened {
+				o.ln.Close()
+			}
+			return fmt.Errorf("route %s: %w", l.route, err)
+		}
+		l.ln = ln
+		opened = append(opened, l)
+	}
+
+	drainBy := time.Now().Add(cfg.DrainTimeout())
+	fresh := map[string]*Route{}
+	for i := range cfg.Routes {
+		rc := &cfg.Routes[i]
+		g.rmu.RLock()
+		rs := g.routes[rc.Name]
+		g.rmu.RUnlock()
+		var prev *Route
+		if rs != nil {
+			prev = rs.route.Load()
+		}
+		if sameRoute(prev, cfg, rc) {
+			continue
+		}
+		r, err := newRoute(cfg, rc, prev, g.log, g.metrics.route(rc.Name))
+		if err != nil {
+			for _, r := range fresh {
+				r.close()
+			}
+			for _, o := range opened {
+				o.ln.Close()
+			}
+			return err
+		}
+		// Learn the cluster before switching, so that the first clients
+		// after the switch are answered from a warm route.
+		learnStart := time.Now()
+		err = r.refresh(ctx)
+		r.log.Debug("learned cluster metadata", "took", time.Since(learnStart))
+		if err != nil {
+			// The gateway still serves: clients retry, and the first
+			// connection that reaches the cluster learns it.
+			r.log.Warn("cluster not reachable yet", "err", err)
+		}
+		fresh[rc.Name] = r
+	}
+
+	// Nothing can fail from here on: switch.
+	g.cfg.Store(cfg)
+	var drained []*routeServer
+	var stale []*Route
+	g.rmu.Lock()
+	for name, r := range fresh {
+		rs := g.routes[name]
+		if rs == nil {
+			rs = &routeServer{sessions: map[*session]struct{}{}}
+			g.routes[name] = rs
+		}
+		if old := rs.route.Swap(r); old != nil {
+			stale = append(stale, old)
+			drained = append(drained, rs)
+			g.metrics.configEpoch.DeleteLabelValues(old.Name, old.Domain)
+		}
+		g.metrics.configEpoch.WithLabelValues(r.Name, r.Domain).Set(float64(r.Epoch))
+		g.log.Info("serving route", "route", r.Name, "endpoint", r.Endpoint, "domain", r.Domain,
+			"bootstrap_server_id", r.BootstrapServerID, "epoch", r.Epoch, "cluster_id", r.ClusterID())
+	}
+	for name, rs := range g.routes {
+		if cfg.Route(name) == nil {
+			drained = append(drained, rs)
+			if old := rs.route.Swap(nil); old != nil {
+				stale = append(stale, old)
+			}
+			delete(g.routes, name)
+		}
+	}
+	for _, l := range opened {
+		l.rs = g.routes[l.route]
+	}
+	g.rmu.Unlock()
+	for port, l := range g.listeners {
+		if _, ok := want[port]; !ok {
+			l.ln.Close()
+			delete(g.listeners, port)
+		}
+	}
+	for _, l := range opened {
+		g.listeners[l.ln.Addr().(*net.TCPAddr).Port] = l
+		g.wg.Add(1)
+		go g.accept(l)
+	}
+	// mu stays held while draining, so a second restart waits for this
+	// switch to finish.
+	drainStart := time.Now()
+	var wg sync.WaitGroup
+	for _, rs := range drained {
+		wg.Add(1)
+		go func() { defer wg.Done(); rs.drain(drainBy, rs.route.Load()) }()
+	}
+	wg.Wait()
+	if len(drained) > 0 {
+		g.log.Info("old connections drained", "routes", len(drained), "took", time.Since(drainStart))
+	}
+	for _, r := range stale {
+		r.close()
+	}
+	return nil
+}
+
+// sameRoute says whether rc would be served exactly as r is, so that its
+// connections can be kept across a restart.
+func sameRoute(r *Route, cfg *config.Gateway, rc *config.Route) bool {
+	if r == nil {
+		return false
+	}
+	plan := cfg.PortPlan(rc)
+	hosts := cfg.Domain(rc.StreamingDomain.Name).BootstrapServer(rc.StreamingDomain.BootstrapServerID).Hosts()
+	return r.Domain == rc.StreamingDomain.Name && r.BootstrapServerID == rc.StreamingDomain.BootstrapServerID &&
+		r.Epoch == rc.Epoch && r.Endpoint == rc.Endpoint && r.host == rc.AdvertisedHost() &&
+		slices.Equal(r.bootstrap, hosts) && r.plan.Bootstrap == plan.Bootstrap && slices.Equal(r.plan.Brokers, plan.Brokers)
+}
+
+// drain closes every session that is not on the current route.
+func (rs *routeServer) drain(deadline time.Time, current *Route) {
+	rs.mu.Lock()
+	var old []*session
+	for s := range rs.sessions {
+		if s.route != current {
+			old = append(old, s)
+		}
+	}
+	rs.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range old {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.drain(deadline) }()
+	}
+	wg.Wait()
+}
+
+func (g *Gateway) accept(l *listener) {
+	defer g.wg.Done()
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				g.log.Error("accept failed; listener stopped", "route", l.route, "addr", l.ln.Addr().String(), "err", err)
+			}
+			return
+		}
+		g.wg.Add(1)
+		go g.serve(l, c)
+	}
+}
+
+func (g *Gateway) serve(l *listener, c net.Conn) {
+	defer g.wg.Done()
+	rs := l.rs
+	r := rs.route.Load()
+	if r == nil { // the route was removed
+		c.Close()
+		return
+	}
+	maxFrame := g.cfg.Load().MaxFrameBytes()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	s, err := newSession(ctx, r, c, l.node, l.bootstrap, maxFrame, g.log.With("route", r.Name, "domain", r.Domain))
+	cancel()
+	if err != nil {
+		g.log.Warn("client connection refused: cluster unreachable", "route", r.Name, "client", c.RemoteAddr().String(), "err", err)
+		c.Close()
+		return
+	}
+	rs.mu.Lock()
+	rs.sessions[s] = struct{}{}
+	rs.mu.Unlock()
+	// A restart may have switched the route while this session dialled.
+	if rs.route.Load() != r {
+		s.drain(time.Now())
+	}
+	s.run()
+	rs.mu.Lock()
+	delete(rs.sessions, s)
+	rs.mu.Unlock()
+}
+
+// Close stops accepting, drains every session and waits for all of the
+// gateway's goroutines.
+func (g *Gateway) Close(ctx context.Context) error {
+	g.mu.Lock()
+	g.closed = true
+	g.ready.Store(false)
+	for port, l := range g.listeners {
+		l.ln.Close()
+		delete(g.listeners, port)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	if cfg := g.cfg.Load(); cfg != nil {
+		deadline = time.Now().Add(cfg.DrainTimeout())
+	}
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	g.rmu.RLock()
+	routes := maps.Clone(g.routes)
+	g.rmu.RUnlock()
+	var wg sync.WaitGroup
+	for _, rs := range routes {
+		wg.Add(1)
+		go func() { defer wg.Done(); rs.drain(deadline, nil) }()
+	}
+	wg.Wait()
+	for _, rs := range routes {
+		if r := rs.route.Load(); r != nil {
+			r.close()
+		}
+	}
+	g.mu.Unlock()
+	g.wg.Wait()
+	return nil
+}
+
+// RouteStatus is one route as the admin API reports it.
+type RouteStatus struct {
+	Name              string `json:"name"`
+	Endpoint          string `json:"endpoint"`
+	Domain            string `json:"domain"`
+	BootstrapServerID string `json:"bootstrapServerId"`
+	ClusterID         string `json:"clusterId"`
+	ConfigEpoch       int32  `json:"configEpoch"`
+	Connections       int    `json:"connections"`
+}
+
+// Status reports what each route serves.
+func (g *Gateway) Status() []RouteStatus {
+	out := []RouteStatus{}
+	cfg := g.cfg.Load()
+	if cfg == nil {
+		return out
+	}
+	g.rmu.RLock()
+	defer g.rmu.RUnlock()
+	for _, rc := range cfg.Routes {
+		rs := g.routes[rc.Name]
+		if rs == nil {
+			continue
+		}
+		r := rs.route.Load()
+		rs.mu.Lock()
+		n := len(rs.sessions)
+		rs.mu.Unlock()
+		out = append(out, RouteStatus{
+			Name: r.Name, Endpoint: r.Endpoint, Domain: r.Domain, BootstrapServerID: r.BootstrapServerID,
+			ClusterID: r.ClusterID(), ConfigEpoch: r.Epoch, Connections: n,
+		})
+	}
+	return out
+}

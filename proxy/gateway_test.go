@@ -1,0 +1,369 @@
+package proxy_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnout/turnout/proxy"
+)
+
+const topic = "orders"
+
+// bed is two kfake clusters and a gateway serving one route in front of them.
+type bed struct {
+	t        *testing.T
+	clusters [2]*kfake.Cluster
+	path     string
+	port     int // the route's bootstrap port
+	gw       *proxy.Gateway
+	admin    *httptest.Server
+	metrics  *proxy.Metrics
+}
+
+func newBed(t *testing.T) *bed {
+	t.Helper()
+	b := &bed{t: t, path: filepath.Join(t.TempDir(), "gateway.yaml")}
+	for i := range b.clusters {
+		c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, topic), kfake.ClusterID(fmt.Sprintf("cluster-%d", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		b.clusters[i] = c
+	}
+	b.port = freePorts(t, 4)
+	b.writeConfig(0, 0)
+	b.metrics = proxy.NewMetrics()
+	b.gw = proxy.New(b.path, testLogger(t), b.metrics)
+	if err := b.gw.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.gw.Close(context.Background()) })
+	b.admin = httptest.NewServer(proxy.AdminHandler(b.gw, b.metrics, true))
+	t.Cleanup(b.admin.Close)
+	return b
+}
+
+func (b *bed) endpoint() string { return "127.0.0.1:" + strconv.Itoa(b.port) }
+
+// writeConfig points the route at cluster i (0 or 1) with the given epoch.
+func (b *bed) writeConfig(i int, epoch int32) {
+	b.t.Helper()
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "gateway:\n  name: test\n  streamingDomains:\n")
+	for j, c := range b.clusters {
+		fmt.Fprintf(&sb, "    - name: kafka%d-domain\n      type: kafka\n      kafkaCluster:\n        name: cluster-%d\n", j+1, j+1)
+		fmt.Fprintf(&sb, "        bootstrapServers:\n          - id: plain\n            endpoint: %q\n", strings.Join(c.ListenAddrs(), ","))
+		fmt.Fprintf(&sb, "        nodeIdRanges:\n          - name: all\n            start: 0\n            end: 2\n")
+	}
+	fmt.Fprintf(&sb, "  routes:\n    - name: switchover-route\n      endpoint: %q\n      bind: 127.0.0.1\n", b.endpoint())
+	fmt.Fprintf(&sb, "      epoch: %d\n      streamingDomain:\n        name: kafka%d-domain\n        bootstrapServerId: plain\n", epoch, i+1)
+	fmt.Fprintf(&sb, "  limits:\n    drainTimeout: 2s\n")
+	if err := os.WriteFile(b.path, []byte(sb.String()), 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// restart posts /restart and returns the status it answers with.
+func (b *bed) restart() (int, proxy.StatusResponse) {
+	b.t.Helper()
+	resp, err := http.Post(b.admin.URL+"/restart", "", nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st proxy.StatusResponse
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		b.t.Fatal(err)
+	}
+	return resp.StatusCode, st
+}
+
+func (b *bed) client(opts ...kgo.Opt) *kgo.Client {
+	b.t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.endpoint())}, opts...)...)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(cl.Close)
+	return cl
+}
+
+// dialed records every broker address a client connects to.
+type dialed struct {
+	mu    sync.Mutex
+	addrs map[string]bool
+}
+
+func (d *dialed) OnBrokerConnect(m kgo.BrokerMetadata, _ time.Duration, _ net.Conn, _ error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.addrs[net.JoinHostPort(m.Host, strconv.Itoa(int(m.Port)))] = true
+}
+
+// clientDialing makes a client and returns the record of where it connected.
+func (b *bed) clientDialing(opts ...kgo.Opt) (*kgo.Client, *dialed) {
+	d := &dialed{addrs: map[string]bool{}}
+	return b.client(append(opts, kgo.WithHooks(d))...), d
+}
+
+// assertGatewayOnly checks that a client connected to gateway ports only.
+func (b *bed) assertGatewayOnly(d *dialed) {
+	b.t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.addrs) < 2 {
+		b.t.Errorf("client connected to %v: want the bootstrap and broker ports", d.addrs)
+	}
+	for a := range d.addrs {
+		host, p, _ := net.SplitHostPort(a)
+		port, _ := strconv.Atoi(p)
+		if host != "127.0.0.1" || port < b.port || port > b.port+3 {
+			b.t.Errorf("client connected to %s, not a gateway port (%d..%d)", a, b.port, b.port+3)
+		}
+	}
+}
+
+// TestSwitchoverKeepsClients is the gateway's reason to exist: a producer and
+// a group consumer, each one client object, cross from cluster 1 to cluster 2
+// when the route is switched mid-stream; every acknowledged record is
+// consumed, records acknowledged after the switch are on cluster 2, and the
+// clients only ever connect to gateway ports.
+func TestSwitchoverKeepsClients(t *testing.T) {
+	b := newBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	producer, producerDialed := b.clientDialing(kgo.DefaultProduceTopic(topic), kgo.RecordRetries(1000), kgo.ProducerLinger(0))
+	consumer, consumerDialed := b.clientDialing(kgo.ConsumeTopics(topic), kgo.ConsumerGroup("g1"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+
+	var mu sync.Mutex
+	seen := map[string]int{}
+	go func() {
+		for ctx.Err() == nil {
+			consumer.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+				mu.Lock()
+				seen[string(r.Value)]++
+				mu.Unlock()
+			})
+		}
+	}()
+
+	// A steady producer, one record every 5 ms, each acknowledgement timed.
+	var switchedAt time.Time
+	acks := make(chan time.Time, 100000)
+	stop := make(chan struct{})
+	produced := make(chan int)
+	go func() {
+		i := 0
+		defer func() { produced <- i }()
+		for ; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if err := producer.ProduceSync(ctx, kgo.StringRecord(strconv.Itoa(i))).FirstErr(); err != nil {
+				t.Errorf("record %d: %v", i, err)
+				return
+			}
+			acks <- time.Now()
+		}
+	}()
+
+	// Run long enough that the clients are in their steady state (past
+	// franz-go's 5 s metadata min age), as a real producer would be.
+	started := time.Now()
+	waitFor(t, ctx, "the producer has run for 6 s and the consumer has caught up", func() bool {
+		return time.Since(started) > 6*time.Second && len(acks) > 100 && countSeen(&mu, seen, 0, 100) == 100
+	})
+	b.writeConfig(1, 1)
+	switchedAt = time.Now()
+	code, st := b.restart()
+	if code != http.StatusOK || st.Routes[0].Domain != "kafka2-domain" || st.Routes[0].ClusterID != "cluster-2" || st.Routes[0].ConfigEpoch != 1 {
+		t.Fatalf("restart answered %d %+v, want 200 and kafka2-domain/cluster-2 at epoch 1", code, st)
+	}
+	restartTook := time.Since(switchedAt)
+	before := len(acks)
+	waitFor(t, ctx, "200 acknowledgements after the switch", func() bool { return len(acks) > before+200 })
+	close(stop)
+	total := <-produced
+
+	// The longest silence between acknowledgements is the switch's cost.
+	var gap time.Duration
+	last := started
+	for len(acks) > 0 {
+		at := <-acks
+		gap = max(gap, at.Sub(last))
+		last = at
+	}
+	t.Logf("switch: restart took %v; longest gap between acknowledged produces %v; %d records", restartTook, gap, total)
+
+	waitFor(t, ctx, "the consumer reads every acknowledged record", func() bool { return countSeen(&mu, seen, 0, total) == total })
+	dups := 0
+	mu.Lock()
+	for _, n := range seen {
+		dups += n - 1
+	}
+	mu.Unlock()
+	t.Logf("consumer: %d records, %d read more than once", total, dups)
+
+	// Records acknowledged after the switch must be on cluster 2.
+	direct, err := kgo.NewClient(kgo.SeedBrokers(b.clusters[1].ListenAddrs()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	onTwo := map[string]bool{}
+	waitFor(t, ctx, "cluster 2 holds the records produced after the switch", func() bool {
+		fctx, fcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer fcancel()
+		direct.PollFetches(fctx).EachRecord(func(r *kgo.Record) { onTwo[string(r.Value)] = true })
+		return len(onTwo) >= 200
+	})
+	b.assertGatewayOnly(producerDialed)
+	b.assertGatewayOnly(consumerDialed)
+}
+
+func countSeen(mu *sync.Mutex, seen map[string]int, from, to int) int {
+	mu.Lock()
+	defer mu.Unlock()
+	n := 0
+	for i := from; i < to; i++ {
+		if seen[strconv.Itoa(i)] > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRestartWithInvalidConfigKeepsServing: a bad file is refused with 422
+// and the route keeps serving the old cluster.
+func TestRestartWithInvalidConfigKeepsServing(t *testing.T) {
+	b := newBed(t)
+	if err := os.WriteFile(b.path, []byte("gateway:\n  routes: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, st := b.restart()
+	if code != http.StatusUnprocessableEntity || !strings.Contains(st.Error, "gateway.yaml") {
+		t.Fatalf("restart with a half-written file answered %d %q, want 422 naming the file", code, st.Error)
+	}
+	if st.Routes[0].Domain != "kafka1-domain" {
+		t.Fatalf("route moved to %s after a refused restart", st.Routes[0].Domain)
+	}
+	cl := b.client(kgo.DefaultProduceTopic(topic))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, kgo.StringRecord("still-here")).FirstErr(); err != nil {
+		t.Fatalf("produce after a refused restart: %v", err)
+	}
+}
+
+// TestBadFramesCloseOnlyTheirConnection sends garbage, a 2 GiB length prefix,
+// a negative size and a truncated header; each closes its own connection
+// while a well-behaved client on the same gateway is unaffected.
+func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
+	b := newBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	good := b.client(kgo.DefaultProduceTopic(topic))
+	if err := good.ProduceSync(ctx, kgo.StringRecord("before")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for name, payload := range map[string][]byte{
+		"garbage":          []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+		"2 GiB prefix":     {0x7f, 0xff, 0xff, 0xff, 0, 1, 2, 3},
+		"negative size":    {0xff, 0xff, 0xff, 0xfe},
+		"truncated header": {0, 0, 0, 3, 0, 3, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := net.Dial("tcp", b.endpoint())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write(payload)
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if n, err := c.Read(make([]byte, 1)); err == nil {
+				t.Fatalf("gateway answered %d bytes to a bad frame instead of closing", n)
+			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("gateway kept the connection open after a bad frame")
+			}
+		})
+	}
+	if err := good.ProduceSync(ctx, kgo.StringRecord("after")).FirstErr(); err != nil {
+		t.Fatalf("a good client failed after bad frames on other connections: %v", err)
+	}
+	resp, err := http.Get(b.admin.URL + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz after bad frames: %v %v", resp, err)
+	}
+}
+
+func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting until %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// freePorts finds n consecutive free loopback ports and returns the first.
+func freePorts(t *testing.T, n int) int {
+	t.Helper()
+	for try := 0; try < 100; try++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if first+n > 65535 {
+			continue
+		}
+		ok := true
+		for p := first; p < first+n && ok; p++ {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				ok = false
+				continue
+			}
+			l.Close()
+		}
+		if ok {
+			return first
+		}
+	}
+	t.Fatal("no run of free ports")
+	return 0
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}

@@ -1,0 +1,143 @@
+package proxy
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Metrics are the gateway's Prometheus metrics, on a registry of its own so
+// that tests and embedders can run several gateways in one process.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	connections     *prometheus.GaugeVec
+	connectionsOpen *prometheus.CounterVec
+	requests        *prometheus.CounterVec
+	latency         *prometheus.HistogramVec
+	bytesIn         *prometheus.CounterVec
+	bytesOut        *prometheus.CounterVec
+	dialErrors      *prometheus.CounterVec
+	frameErrors     *prometheus.CounterVec
+	unmapped        *prometheus.CounterVec
+	unknownTopicIDs *prometheus.CounterVec
+	restarts        *prometheus.CounterVec
+	configEpoch     *prometheus.GaugeVec
+
+	mu     sync.Mutex
+	routes map[string]*routeMetrics
+}
+
+// NewMetrics registers the gateway's metrics and the Go runtime's.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	m := &Metrics{Registry: reg, routes: map[string]*routeMetrics{}}
+	m.connections = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "turnout_gateway_connections", Help: "Client connections open, by route.",
+	}, []string{"route"})
+	m.connectionsOpen = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_connections_total", Help: "Client connections accepted, by route.",
+	}, []string{"route"})
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_requests_total", Help: "Requests forwarded, by route and API.",
+	}, []string{"route", "api"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "turnout_gateway_request_duration_seconds",
+		Help:    "Time from a request's arrival to its response's delivery, by route and API.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14),
+	}, []string{"route", "api"})
+	m.bytesIn = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_received_bytes_total", Help: "Bytes received from clients, by route.",
+	}, []string{"route"})
+	m.bytesOut = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_sent_bytes_total", Help: "Bytes sent to clients, by route.",
+	}, []string{"route"})
+	m.dialErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_upstream_dial_errors_total", Help: "Failed connections to the cluster, by route.",
+	}, []string{"route"})
+	m.frameErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_frame_errors_total", Help: "Connections closed for a malformed or oversized frame, by route.",
+	}, []string{"route"})
+	m.unmapped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_unmapped_brokers_total", Help: "Brokers seen whose node id is outside nodeIdRanges, by route.",
+	}, []string{"route"})
+	m.unknownTopicIDs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_unknown_topic_ids_total", Help: "Topic ids the gateway could not translate, by route.",
+	}, []string{"route"})
+	m.restarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_restarts_total", Help: "Restarts (config reloads), by outcome.",
+	}, []string{"outcome"})
+	m.configEpoch = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "turnout_gateway_route_epoch", Help: "The route epoch being served, by route and domain.",
+	}, []string{"route", "domain"})
+	for _, c := range []prometheus.Collector{m.connections, m.connectionsOpen, m.requests, m.latency, m.bytesIn,
+		m.bytesOut, m.dialErrors, m.frameErrors, m.unmapped, m.unknownTopicIDs, m.restarts, m.configEpoch} {
+		f(c)
+	}
+	return m
+}
+
+// routeMetrics resolves a route's label values once, so the data path only
+// touches atomics.
+type routeMetrics struct {
+	connections     prometheus.Gauge
+	connectionsOpen prometheus.Counter
+	bytesIn         prometheus.Counter
+	bytesOut        prometheus.Counter
+	dialErrors      prometheus.Counter
+	frameErrors     prometheus.Counter
+	unmapped        prometheus.Counter
+	unknownTopicIDs prometheus.Counter
+
+	mu       sync.Mutex
+	requests map[int16]prometheus.Counter
+	latency  map[int16]prometheus.Observer
+
+	route string
+	m     *Metrics
+}
+
+func (m *Metrics) route(name string) *routeMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if rm, ok := m.routes[name]; ok {
+		return rm
+	}
+	rm := &routeMetrics{
+		connections:     m.connections.WithLabelValues(name),
+		connectionsOpen: m.connectionsOpen.WithLabelValues(name),
+		bytesIn:         m.bytesIn.WithLabelValues(name),
+		bytesOut:        m.bytesOut.WithLabelValues(name),
+		dialErrors:      m.dialErrors.WithLabelValues(name),
+		frameErrors:     m.frameErrors.WithLabelValues(name),
+		unmapped:        m.unmapped.WithLabelValues(name),
+		unknownTopicIDs: m.unknownTopicIDs.WithLabelValues(name),
+		requests:        map[int16]prometheus.Counter{},
+		latency:         map[int16]prometheus.Observer{},
+		route:           name,
+		m:               m,
+	}
+	m.routes[name] = rm
+	return rm
+}
+
+// api returns the per-API instruments for a key.
+func (rm *routeMetrics) api(key int16) (prometheus.Counter, prometheus.Observer) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	c, ok := rm.requests[key]
+	if !ok {
+		name := kmsg.NameForKey(key)
+		if name == "" {
+			name = "Unknown"
+		}
+		c = rm.m.requests.WithLabelValues(rm.route, name)
+		rm.requests[key] = c
+		rm.latency[key] = rm.m.latency.WithLabelValues(rm.route, name)
+	}
+	return c, rm.latency[key]
+}

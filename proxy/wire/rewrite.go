@@ -1,0 +1,182 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	produceKey     = 0
+	fetchKey       = 1
+	apiVersionsKey = 18
+
+	initProducerIDKey = 22
+)
+
+// ErrUnsupportedVersion is returned for a request version the gateway cannot
+// parse although it must rewrite the message; clients that negotiate with
+// ApiVersions never send one, because the gateway caps those versions.
+var ErrUnsupportedVersion = errors.New("request version is newer than the gateway can rewrite")
+
+// RewriteRequest translates a request frame for the cluster. It patches the
+// frame in place and returns nil, or returns a new frame to send instead.
+func RewriteRequest(h RequestHeader, frame []byte, t Translator) ([]byte, error) {
+	n, ok := keyTable[h.Key]
+	if !ok {
+		return nil, nil
+	}
+	if h.Version > MaxVersion(h.Key) {
+		return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(h.Key), h.Version, ErrUnsupportedVersion)
+	}
+	base := t.EpochBase()
+	body := frame[h.BodyOffset:]
+	if h.Key == produceKey {
+		return nil, patchProduceRequest(body, h.Version, t)
+	}
+	epochs := n.reqEpochs && base != 0
+	if !n.reqTopicIDs && !epochs && !n.reqClusterID {
+		return nil, nil
+	}
+	req := kmsg.RequestForKey(h.Key)
+	req.SetVersion(h.Version)
+	if err := req.ReadFrom(body); err != nil {
+		return nil, fmt.Errorf("decoding %s v%d request: %w", kmsg.NameForKey(h.Key), h.Version, err)
+	}
+	w := walker{t: t, dir: toUpstream, epochs: epochs, base: base, clusterIDs: n.reqClusterID}
+	w.walk(reflect.ValueOf(req).Elem())
+	if av, ok := req.(*kmsg.ApiVersionsRequest); ok && av.ClusterID == nil {
+		av.NodeID = -1 // the broker refuses a node id without a cluster id
+	}
+	return reframe(frame[:h.BodyOffset], req.AppendTo), nil
+}
+
+// Acks returns a Produce request's acks; a Produce with acks=0 gets no
+// response, so the gateway must not wait for one.
+func Acks(h RequestHeader, frame []byte) (int16, error) {
+	r := reader{src: frame[h.BodyOffset:]}
+	if h.Version >= 3 {
+		r.skipString(RequestFlexible(h.Key, h.Version))
+	}
+	acks := r.int16()
+	return acks, r.err
+}
+
+// RewriteResponse translates a response frame for the client. It patches the
+// frame in place and returns nil, or returns a new frame to send instead.
+func RewriteResponse(key, version int16, frame []byte, t Translator) ([]byte, error) {
+	if key == apiVersionsKey {
+		return capApiVersions(version, frame)
+	}
+	if key == initProducerIDKey {
+		return nil, learnProducerID(frame, version, t)
+	}
+	n, ok := keyTable[key]
+	if !ok {
+		return nil, nil
+	}
+	off, err := ResponseBodyOffset(frame, key, version)
+	if err != nil {
+		return nil, err
+	}
+	body := frame[off:]
+	base := t.EpochBase()
+	// After an in-place patch only the node endpoints are left to rewrite.
+	patched := false
+	switch key {
+	case fetchKey, produceKey:
+		if key == produceKey && version < 10 {
+			return nil, nil
+		}
+		patch := patchFetchResponse
+		if key == produceKey {
+			patch = patchProduceResponse
+		}
+		full, err := patch(body, version, t)
+		if !full || err != nil {
+			return nil, err
+		}
+		patched = true
+	default:
+		if !n.respTopicIDs && !n.respEndpoints && !n.respClusterID && !(n.respEpochs && base != 0) {
+			return nil, nil
+		}
+	}
+	resp := kmsg.ResponseForKey(key)
+	resp.SetVersion(version)
+	if err := resp.ReadFrom(body); err != nil {
+		return nil, fmt.Errorf("decoding %s v%d response: %w", kmsg.NameForKey(key), version, err)
+	}
+	w := walker{t: t, dir: toClient, epochs: n.respEpochs && base != 0, base: base, endpointsOnly: patched, clusterIDs: n.respClusterID}
+	w.walk(reflect.ValueOf(resp).Elem())
+	return reframe(frame[:off], resp.AppendTo), nil
+}
+
+// learnProducerID tells the translator which producer ids the cluster issued,
+// so that after a switch it knows which producers crossed it.
+func learnProducerID(frame []byte, version int16, t Translator) error {
+	off, err := ResponseBodyOffset(frame, initProducerIDKey, version)
+	if err != nil {
+		return err
+	}
+	resp := kmsg.InitProducerIDResponse{Version: version}
+	if err := resp.ReadFrom(frame[off:]); err != nil {
+		return fmt.Errorf("decoding InitProducerID v%d response: %w", version, err)
+	}
+	if resp.ErrorCode == 0 && resp.ProducerID >= 0 {
+		t.LearnProducerID(resp.ProducerID)
+	}
+	return nil
+}
+
+// capApiVersions lowers the versions the broker offers for every key the
+// gateway rewrites to the versions it can parse, so that neither a newer
+// broker nor a newer client ever makes it meet a version it cannot read.
+func capApiVersions(version int16, frame []byte) ([]byte, error) {
+	body := frame[8:]
+	resp := &kmsg.ApiVersionsResponse{Version: version}
+	if err := resp.ReadFrom(body); err != nil {
+		// A broker that does not support the request's version answers in
+		// version 0, whatever was asked.
+		resp = &kmsg.ApiVersionsResponse{Version: 0}
+		if err0 := resp.ReadFrom(body); err0 != nil {
+			return nil, fmt.Errorf("decoding ApiVersions v%d response: %w", version, err)
+		}
+	}
+	keys := resp.ApiKeys[:0]
+	for _, k := range resp.ApiKeys {
+		if Rewrites(k.ApiKey) {
+			k.MaxVersion = min(k.MaxVersion, MaxVersion(k.ApiKey))
+			if k.MinVersion > k.MaxVersion {
+				continue
+			}
+		}
+		keys = append(keys, k)
+	}
+	resp.ApiKeys = keys
+	return reframe(frame[:8], resp.AppendTo), nil
+}
+
+// ApiVersionsTooNew is the gateway's own answer to an ApiVersions request of
+// a version it cannot parse: UNSUPPORTED_VERSION in version 0, which tells the
+// client which ApiVersions versions to retry with.
+func ApiVersionsTooNew(correlationID int32) []byte {
+	resp := kmsg.ApiVersionsResponse{Version: 0, ErrorCode: 35}
+	resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{{ApiKey: apiVersionsKey, MaxVersion: MaxVersion(apiVersionsKey)}}
+	var hdr [8]byte
+	binary.BigEndian.PutUint32(hdr[4:], uint32(correlationID))
+	return reframe(hdr[:], resp.AppendTo)
+}
+
+// reframe builds a frame from the original's size prefix and header and a
+// new body, and fixes the size prefix.
+func reframe(head []byte, appendBody func([]byte) []byte) []byte {
+	out := make([]byte, len(head), len(head)+256)
+	copy(out, head)
+	out = appendBody(out)
+	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+	return out
+}
