@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/turnout/turnout/proxy"
 )
@@ -146,13 +149,57 @@ func (b *bed) assertGatewayOnly(d *dialed) {
 // consumed, records acknowledged after the switch are on cluster 2, and the
 // clients only ever connect to gateway ports.
 func TestSwitchoverKeepsClients(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		producer []kgo.Opt
+		consumer []kgo.Opt
+		groupAPI string // an API the consumer must have used
+	}{
+		{name: "idempotent producer, classic group"},
+		{name: "plain producer, KIP-848 group", producer: []kgo.Opt{kgo.DisableIdempotentWrite()},
+			consumer: []kgo.Opt{kgo.ServerSideBalancer()}, groupAPI: "ConsumerGroupHeartbeat"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := testSwitchover(t, tc.producer, tc.consumer)
+			if tc.groupAPI != "" && b.requests(tc.groupAPI) == 0 {
+				t.Errorf("the consumer sent no %s through the gateway", tc.groupAPI)
+			}
+		})
+	}
+}
+
+// requests counts the requests of one API the gateway forwarded.
+func (b *bed) requests(api string) float64 {
+	b.t.Helper()
+	mfs, err := b.metrics.Registry.Gather()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() != "turnout_gateway_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "api" && l.GetValue() == api {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
+}
+
+func testSwitchover(t *testing.T, producerOpts, consumerOpts []kgo.Opt) *bed {
 	b := newBed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
-	producer, producerDialed := b.clientDialing(kgo.DefaultProduceTopic(topic), kgo.RecordRetries(1000), kgo.ProducerLinger(0))
-	consumer, consumerDialed := b.clientDialing(kgo.ConsumeTopics(topic), kgo.ConsumerGroup("g1"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	producer, producerDialed := b.clientDialing(append([]kgo.Opt{kgo.DefaultProduceTopic(topic),
+		kgo.RecordRetries(1000), kgo.ProducerLinger(0)}, producerOpts...)...)
+	consumer, consumerDialed := b.clientDialing(append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumerGroup("g1"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond)}, consumerOpts...)...)
 
 	var mu sync.Mutex
 	seen := map[string]int{}
@@ -241,6 +288,7 @@ func TestSwitchoverKeepsClients(t *testing.T) {
 	})
 	b.assertGatewayOnly(producerDialed)
 	b.assertGatewayOnly(consumerDialed)
+	return b
 }
 
 func countSeen(mu *sync.Mutex, seen map[string]int, from, to int) int {
@@ -316,6 +364,117 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz after bad frames: %v %v", resp, err)
 	}
+}
+
+// TestBrokerPortFirst: a client whose first connection after a gateway
+// (re)start goes straight to a broker port, as a client with cached metadata
+// does, is served by that broker.
+func TestBrokerPortFirst(t *testing.T) {
+	b := newBed(t)
+	// A fresh gateway process has learned nothing from client traffic.
+	b.gw.Close(context.Background())
+	b.gw = proxy.New(b.path, testLogger(t), proxy.NewMetrics())
+	if err := b.gw.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:"+strconv.Itoa(b.port+2)), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, kgo.StringRecord("via broker port")).FirstErr(); err != nil {
+		t.Fatalf("produce bootstrapped from broker port %d: %v", b.port+2, err)
+	}
+}
+
+// TestUnmappedBrokerIsReported: a broker whose node id is outside
+// nodeIdRanges is left out of what clients learn, counted and logged, and
+// the brokers inside the ranges keep serving.
+func TestUnmappedBrokerIsReported(t *testing.T) {
+	b := newBed(t)
+	if _, _, err := b.clusters[0].AddNode(7, 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl := b.client()
+	req := kmsg.NewPtrMetadataRequest()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []int32
+	for _, br := range resp.Brokers {
+		nodes = append(nodes, br.NodeID)
+	}
+	if len(nodes) != 3 || slices.Contains(nodes, 7) {
+		t.Errorf("clients learned brokers %v; want 0, 1, 2 and not the unmapped 7", nodes)
+	}
+	if got := b.counter("turnout_gateway_unmapped_brokers_total"); got != 1 {
+		t.Errorf("turnout_gateway_unmapped_brokers_total = %v, want 1", got)
+	}
+	producer := b.client(kgo.DefaultProduceTopic(topic))
+	if err := producer.ProduceSync(ctx, kgo.StringRecord("still served")).FirstErr(); err != nil {
+		t.Fatalf("produce with an unmapped broker in the cluster: %v", err)
+	}
+}
+
+// TestRestartKeepsUnchangedRoutes: a restart that does not change a route
+// keeps its client connections.
+func TestRestartKeepsUnchangedRoutes(t *testing.T) {
+	b := newBed(t)
+	c, err := net.Dial("tcp", b.endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	apiVersions := func() error {
+		req := kmsg.NewPtrApiVersionsRequest()
+		req.Version = 0
+		body := req.AppendTo(nil)
+		hdr := []byte{0, 0, 0, 0, 0, 18, 0, 0, 0, 0, 0, 7, 0, 0}
+		frame := append(hdr, body...)
+		binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+		if _, err := c.Write(frame); err != nil {
+			return err
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var size [4]byte
+		if _, err := io.ReadFull(c, size[:]); err != nil {
+			return err
+		}
+		_, err := io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(size[:])))
+		return err
+	}
+	if err := apiVersions(); err != nil {
+		t.Fatal(err)
+	}
+	if code, st := b.restart(); code != http.StatusOK || st.Routes[0].Connections != 1 {
+		t.Fatalf("restart answered %d %+v; want 200 with the connection still counted", code, st)
+	}
+	if err := apiVersions(); err != nil {
+		t.Fatalf("connection dropped by a restart that changed nothing: %v", err)
+	}
+}
+
+// counter sums a counter's values across labels.
+func (b *bed) counter(name string) float64 {
+	b.t.Helper()
+	mfs, err := b.metrics.Registry.Gather()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
 }
 
 func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// binary is the turnout command built once for these tests: they run it as
+// users do.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "turnout-cmd-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "turnout")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building turnout: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func turnout(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return out.String(), errb.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), 0
+}
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte(gatewayYAML("127.0.0.1:9092", "127.0.0.1:9093", 19092, 1, 0)), 0o644)
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte(strings.Replace(gatewayYAML("127.0.0.1:9092", "127.0.0.1:9093", 19092, 1, 0),
+		"bootstrapServerId: plain", "bootstrapServerId: tls", 1)), 0o644)
+
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		code     int
+		out, err string
+	}{
+		{"valid", []string{"validate", good}, 0, "good.yaml: OK\nroute switchover-route: 127.0.0.1:19092 -> kafka1-domain/plain (epoch 0); bootstrap port 19092, 3 broker ports 19093..19095", ""},
+		{"bad line", []string{"validate", bad}, 1, "", "bad.yaml:"},
+		{"missing file", []string{"validate", filepath.Join(dir, "nope.yaml")}, 1, "", "nope.yaml"},
+		{"no file", []string{"validate"}, 2, "", "usage: turnout validate"},
+		{"unknown command", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{"gateway without config", []string{"gateway"}, 2, "", "--config is required"},
+		{"version", []string{"version"}, 0, "turnout ", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := turnout(t, tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errOut, tc.err) {
+				t.Errorf("turnout %v: exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q",
+					tc.args, code, out, errOut, tc.code, tc.out, tc.err)
+			}
+		})
+	}
+	// The bad file's error names the line of the bad id and what is right.
+	_, errOut, _ := turnout(t, "validate", bad)
+	if !strings.Contains(errOut, "bad.yaml:29:") || !strings.Contains(errOut, "plain") {
+		t.Errorf("validate bad.yaml said %q; want the line (29) and the known id (plain)", errOut)
+	}
+}
+
+// TestGatewayProcess runs the binary as an operator would: it serves, answers
+// its admin API, switches on SIGHUP, and drains and exits 0 on SIGTERM.
+func TestGatewayProcess(t *testing.T) {
+	var clusters [2]*kfake.Cluster
+	for i := range clusters {
+		c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(1, "orders"), kfake.ClusterID(fmt.Sprintf("cluster-%d", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clusters[i] = c
+	}
+	addrs := func(c *kfake.Cluster) string { return strings.Join(c.ListenAddrs(), ",") }
+	port := freePort(t)
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	write := func(domain int, epoch int32) {
+		if err := os.WriteFile(path, []byte(gatewayYAML(addrs(clusters[0]), addrs(clusters[1]), port, domain, epoch)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1, 0)
+
+	cmd := exec.Command(binary, "gateway", "--config", path, "--log-format", "json")
+	cmd.Env = append(os.Environ(), "TURNOUT_ADMIN=127.0.0.1:0")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	logs := make(chan map[string]any, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				logs <- m
+			} else {
+				t.Errorf("log line is not JSON: %s", sc.Text())
+			}
+		}
+		close(logs)
+	}()
+	admin := ""
+	for m := range logs {
+		if m["msg"] == "gateway ready" {
+			admin = "http://" + m["admin"].(string)
+			break
+		}
+	}
+	if admin == "" {
+		t.Fatal("gateway exited before it was ready")
+	}
+	go func() {
+		for range logs { // keep the pipe drained
+		}
+	}()
+
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	if got := get("/healthz"); got != "ok\n" {
+		t.Errorf("healthz = %q", got)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:"+strconv.Itoa(port)), kgo.DefaultProduceTopic("orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, kgo.StringRecord("one")).FirstErr(); err != nil {
+		t.Fatalf("produce through the gateway process: %v", err)
+	}
+	if m := get("/metrics"); !strings.Contains(m, `turnout_gateway_requests_total{api="Produce",route="switchover-route"}`) {
+		t.Errorf("metrics lack the produce request counter:\n%s", m)
+	}
+
+	write(2, 1)
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(get("/status"), `"clusterId": "cluster-2"`) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("status never showed cluster-2 after SIGHUP: %s", get("/status"))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := cl.ProduceSync(ctx, kgo.StringRecord("two")).FirstErr(); err != nil {
+		t.Fatalf("produce after the SIGHUP switch: %v", err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("gateway exited with %v after SIGTERM, want 0", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("gateway did not exit after SIGTERM")
+	}
+}
+
+func gatewayYAML(cluster1, cluster2 string, port, domain int, epoch int32) string {
+	return fmt.Sprintf(`gateway:
+  name: test
+  streamingDomains:
+    - name: kafka1-domain
+      type: kafka
+      kafkaCluster:
+        name: cluster-1
+        bootstrapServers:
+          - id: plain
+            endpoint: %q
+        nodeIdRanges:
+          - {name: all, start: 0, end: 2}
+    - name: kafka2-domain
+      type: kafka
+      kafkaCluster:
+        name: cluster-2
+        bootstrapServers:
+          - id: plain
+            endpoint: %q
+        nodeIdRanges:
+          - {name: all, start: 0, end: 2}
+  routes:
+    - name: switchover-route
+      endpoint: "127.0.0.1:%d"
+      bind: 127.0.0.1
+      epoch: %d
+      streamingDomain:
+        name: kafka%d-domain
+        bootstrapServerId: plain
+  limits:
+    drainTimeout: 2s
+`, cluster1, cluster2, port, epoch, domain)
+}
+
+// freePort finds a loopback port with three free ports after it.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		free := true
+		for q := p; q < p+4 && free; q++ {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(q))
+			free = err == nil
+			if free {
+				l.Close()
+			}
+		}
+		if free {
+			return p
+		}
+	}
+	t.Fatal("no run of free ports")
+	return 0
+}
