@@ -26,17 +26,19 @@ func patchProduceRequest(body []byte, version int16, t Translator) error {
 	}
 	r.skip(2 + 4) // acks, timeout
 	for topics := r.arrayLen(flexible); topics > 0 && r.err == nil; topics-- {
-		start := r.off
+		// Batches are mapped under the client's topic name or id (not
+		// its length prefix, which differs between versions), so the id
+		// is patched after its partitions.
+		var topic []byte
 		if version >= 13 {
 			if r.need(16) {
+				topic = body[r.off : r.off+16]
 				r.off += 16
 			}
-		} else {
-			r.skipString(flexible)
+		} else if n := r.length(flexible, false); n > 0 && r.need(n) {
+			topic = body[r.off : r.off+n]
+			r.off += n
 		}
-		// Batches are mapped under the client's topic id, so the id is
-		// patched after its partitions.
-		topic := body[start:r.off]
 		for parts := r.arrayLen(flexible); parts > 0 && r.err == nil; parts-- {
 			partition := r.int32()
 			at, n := r.bytes(flexible)
@@ -79,7 +81,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 func mapProducers(records, topic []byte, partition int32, t Translator) {
 	for pos := 0; pos+batchHeaderSize <= len(records); {
 		end := pos + 12 + int(getInt32(records[pos+batchLengthAt:]))
-		if end <= pos+12 || end > len(records) {
+		if end < pos+batchHeaderSize || end > len(records) {
 			return
 		}
 		b := records[pos:end]

@@ -183,13 +183,24 @@ func RequestFlexible(key, version int16) bool {
 	return f >= 0 && version >= f
 }
 
+// maxVersions[key] is the highest version of a key kmsg can parse, or -1.
+var maxVersions = func() []int16 {
+	out := make([]int16, len(flexibleFrom))
+	for k := range out {
+		out[k] = -1
+		if req := kmsg.RequestForKey(int16(k)); req != nil {
+			out[k] = req.MaxVersion()
+		}
+	}
+	return out
+}()
+
 // MaxVersion is the highest version of key the gateway can parse, or -1.
 func MaxVersion(key int16) int16 {
-	req := kmsg.RequestForKey(key)
-	if req == nil {
+	if key < 0 || int(key) >= len(maxVersions) {
 		return -1
 	}
-	return req.MaxVersion()
+	return maxVersions[key]
 }
 
 // skipTags returns the length of a tagged-field section at the start of b.

@@ -26,7 +26,7 @@ var ErrUnsupportedVersion = errors.New("request version is newer than the gatewa
 // frame in place and returns nil, or returns a new frame to send instead.
 func RewriteRequest(h RequestHeader, frame []byte, t Translator) ([]byte, error) {
 	n, ok := keyTable[h.Key]
-	if !ok {
+	if !ok || h.Key == apiVersionsKey && h.Version < 5 { // only v5+ carries a cluster id
 		return nil, nil
 	}
 	if h.Version > MaxVersion(h.Key) {
@@ -136,6 +136,9 @@ func learnProducerID(frame []byte, version int16, t Translator) error {
 // gateway rewrites to the versions it can parse, so that neither a newer
 // broker nor a newer client ever makes it meet a version it cannot read.
 func capApiVersions(version int16, frame []byte) ([]byte, error) {
+	if len(frame) < 8 {
+		return nil, ErrFrameTooSmall
+	}
 	body := frame[8:]
 	resp := &kmsg.ApiVersionsResponse{Version: version}
 	if err := resp.ReadFrom(body); err != nil {

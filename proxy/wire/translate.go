@@ -120,6 +120,7 @@ type plan struct {
 	topicName int // index of Topic (string or *string), or -1
 	clusterID int // index of ClusterID (string or *string), or -1
 	epochs    []int
+	records   int // index of a []byte of record batches, or -1
 	// endpoint fields: a struct describing a broker address.
 	nodeID, host, port, errorCode int
 	children                      []int // structs, slices and pointers that lead to something
@@ -128,7 +129,7 @@ type plan struct {
 func (p *plan) endpoint() bool { return p.nodeID >= 0 && p.host >= 0 && p.port >= 0 }
 
 func (p *plan) empty() bool {
-	return p.topicID < 0 && p.clusterID < 0 && len(p.epochs) == 0 && !p.endpoint() && len(p.children) == 0
+	return p.topicID < 0 && p.clusterID < 0 && len(p.epochs) == 0 && p.records < 0 && !p.endpoint() && len(p.children) == 0
 }
 
 var plans sync.Map // reflect.Type -> *plan
@@ -138,13 +139,14 @@ var (
 	int32Type  = reflect.TypeFor[int32]()
 	stringType = reflect.TypeFor[string]()
 	strPtrType = reflect.TypeFor[*string]()
+	bytesType  = reflect.TypeFor[[]byte]()
 )
 
 func planFor(t reflect.Type) *plan {
 	if p, ok := plans.Load(t); ok {
 		return p.(*plan)
 	}
-	p := &plan{topicID: -1, topicName: -1, clusterID: -1, nodeID: -1, host: -1, port: -1, errorCode: -1}
+	p := &plan{topicID: -1, topicName: -1, clusterID: -1, records: -1, nodeID: -1, host: -1, port: -1, errorCode: -1}
 	// Store early so recursive types terminate.
 	plans.Store(t, p)
 	for i := range t.NumField() {
@@ -166,6 +168,8 @@ func planFor(t reflect.Type) *plan {
 			p.port = i
 		case f.Name == "ErrorCode":
 			p.errorCode = i
+		case (f.Name == "Records" || f.Name == "RecordBatches") && f.Type == bytesType:
+			p.records = i
 		default:
 			if et := elemStruct(f.Type); et != nil && !planFor(et).empty() {
 				p.children = append(p.children, i)
@@ -203,7 +207,7 @@ func needs(msg any) (topicIDs, epochs, endpoints, clusterID bool) {
 		seen[t] = true
 		p := planFor(t)
 		topicIDs = topicIDs || p.topicID >= 0
-		epochs = epochs || len(p.epochs) > 0
+		epochs = epochs || len(p.epochs) > 0 || p.records >= 0
 		endpoints = endpoints || p.endpoint()
 		clusterID = clusterID || p.clusterID >= 0
 		for _, i := range p.children {
@@ -248,6 +252,9 @@ func (w *walker) walk(v reflect.Value) {
 	}
 	if w.clusterIDs && p.clusterID >= 0 {
 		w.clusterID(v.Field(p.clusterID))
+	}
+	if w.epochs && !w.endpointsOnly && p.records >= 0 && w.dir == toClient {
+		patchBatchEpochs(v.Field(p.records).Bytes(), w.base)
 	}
 	if w.epochs && !w.endpointsOnly {
 		for _, i := range p.epochs {
@@ -323,7 +330,9 @@ func topicName(v reflect.Value) string {
 // endpoint rewrites one coordinator-like address; one without a gateway port
 // becomes a retriable error rather than an address the client cannot reach.
 func (w *walker) endpoint(v reflect.Value, p *plan) {
-	if p.errorCode >= 0 && v.Field(p.errorCode).Int() != 0 {
+	// No host: an error, or fields a newer version no longer sends (as
+	// FindCoordinator's single coordinator from v4 on).
+	if (p.errorCode >= 0 && v.Field(p.errorCode).Int() != 0) || v.Field(p.host).String() == "" {
 		return
 	}
 	node := int32(v.Field(p.nodeID).Int())
