@@ -22,13 +22,13 @@ const (
 // validate fills in defaults and reports every problem in g.
 func (p *parser) validate(g *Gateway) {
 	if len(g.StreamingDomains) == 0 {
-		p.errorf("streamingDomains", "at least one streaming domain is required")
+		p.Errorf("streamingDomains", "at least one streaming domain is required")
 	}
 	if len(g.Routes) == 0 {
-		p.errorf("routes", "at least one route is required")
+		p.Errorf("routes", "at least one route is required")
 	}
 	if len(g.SecretStores) > 0 {
-		p.errorf("secretStores", "secret stores are not supported yet; remove them (routes pass client credentials through)")
+		p.Errorf("secretStores", "secret stores are not supported yet; remove them (routes pass client credentials through)")
 	}
 	seen := map[string]int{}
 	for i := range g.StreamingDomains {
@@ -46,9 +46,9 @@ func (p *parser) validate(g *Gateway) {
 func (p *parser) validateDomain(d *StreamingDomain, path string, seen map[string]int) {
 	switch first, dup := seen[d.Name]; {
 	case d.Name == "":
-		p.errorf(path+".name", "missing; every streaming domain needs a name")
+		p.Errorf(path+".name", "missing; every streaming domain needs a name")
 	case dup:
-		p.errorf(path+".name", "streaming domain %q is already defined on line %d", d.Name, first)
+		p.Errorf(path+".name", "streaming domain %q is already defined on line %d", d.Name, first)
 	default:
 		seen[d.Name] = d.Line
 	}
@@ -57,32 +57,32 @@ func (p *parser) validateDomain(d *StreamingDomain, path string, seen map[string
 		d.Type = "kafka"
 	case "kafka":
 	default:
-		p.errorf(path+".type", "type %q is not supported; the only type is kafka", d.Type)
+		p.Errorf(path+".type", "type %q is not supported; the only type is kafka", d.Type)
 	}
 
 	path += ".kafkaCluster"
 	c := &d.KafkaCluster
 	if len(c.BootstrapServers) == 0 {
-		p.errorf(path+".bootstrapServers", "at least one bootstrap server is required")
+		p.Errorf(path+".bootstrapServers", "at least one bootstrap server is required")
 	}
 	ids := map[string]int{}
 	for i, b := range c.BootstrapServers {
 		bpath := fmt.Sprintf("%s.bootstrapServers[%d]", path, i)
 		switch first, dup := ids[b.ID]; {
 		case b.ID == "":
-			p.errorf(bpath+".id", "missing; routes name a bootstrap server by its id")
+			p.Errorf(bpath+".id", "missing; routes name a bootstrap server by its id")
 		case dup:
-			p.errorf(bpath+".id", "bootstrap server %q is already defined on line %d", b.ID, first)
+			p.Errorf(bpath+".id", "bootstrap server %q is already defined on line %d", b.ID, first)
 		default:
 			ids[b.ID] = b.Line
 		}
 		hosts := b.Hosts()
 		if len(hosts) == 0 {
-			p.errorf(bpath+".endpoint", "missing; want a comma-separated list of host:port")
+			p.Errorf(bpath+".endpoint", "missing; want a comma-separated list of host:port")
 		}
 		for _, h := range hosts {
 			if _, _, err := splitHostPort(h); err != nil {
-				p.errorf(bpath+".endpoint", "%v", err)
+				p.Errorf(bpath+".endpoint", "%v", err)
 			}
 		}
 	}
@@ -96,9 +96,9 @@ func (p *parser) validateDomain(d *StreamingDomain, path string, seen map[string
 		rpath := fmt.Sprintf("%s.nodeIdRanges[%d]", path, i)
 		switch {
 		case r.Start < 0:
-			p.errorf(rpath+".start", "node ids cannot be negative, got %d", r.Start)
+			p.Errorf(rpath+".start", "node ids cannot be negative, got %d", r.Start)
 		case r.Start > r.End:
-			p.errorf(rpath, "node id range %q is empty or reversed: start %d is after end %d", r.Name, r.Start, r.End)
+			p.Errorf(rpath, "node id range %q is empty or reversed: start %d is after end %d", r.Name, r.Start, r.End)
 		default:
 			good = append(good, i)
 		}
@@ -110,7 +110,7 @@ func (p *parser) validateDomain(d *StreamingDomain, path string, seen map[string
 	for _, i := range good {
 		r := &c.NodeIDRanges[i]
 		if far != nil && r.Start <= far.End {
-			p.errorf(fmt.Sprintf("%s.nodeIdRanges[%d]", path, i), "node id range %q (%d-%d) overlaps range %q (%d-%d) on line %d",
+			p.Errorf(fmt.Sprintf("%s.nodeIdRanges[%d]", path, i), "node id range %q (%d-%d) overlaps range %q (%d-%d) on line %d",
 				r.Name, r.Start, r.End, far.Name, far.Start, far.End, far.Line)
 		}
 		if far == nil || r.End > far.End {
@@ -122,54 +122,54 @@ func (p *parser) validateDomain(d *StreamingDomain, path string, seen map[string
 func (p *parser) validateRoute(g *Gateway, r *Route, path string, seen map[string]int) {
 	switch first, dup := seen[r.Name]; {
 	case r.Name == "":
-		p.errorf(path+".name", "missing; every route needs a name")
+		p.Errorf(path+".name", "missing; every route needs a name")
 	case dup:
-		p.errorf(path+".name", "route %q is already defined on line %d", r.Name, first)
+		p.Errorf(path+".name", "route %q is already defined on line %d", r.Name, first)
 	default:
 		seen[r.Name] = r.Line
 	}
 	if r.Endpoint == "" {
-		p.errorf(path+".endpoint", "missing; want the host:port clients bootstrap from")
+		p.Errorf(path+".endpoint", "missing; want the host:port clients bootstrap from")
 	} else if _, _, err := splitHostPort(r.Endpoint); err != nil {
-		p.errorf(path+".endpoint", "%v", err)
+		p.Errorf(path+".endpoint", "%v", err)
 	}
 	switch r.BrokerIdentificationStrategy {
 	case "":
 		r.BrokerIdentificationStrategy = "port"
 	case "port":
 	case "host":
-		p.errorf(path+".brokerIdentificationStrategy", "host-based (SNI) broker identification needs TLS and is not supported yet; use port")
+		p.Errorf(path+".brokerIdentificationStrategy", "host-based (SNI) broker identification needs TLS and is not supported yet; use port")
 	default:
-		p.errorf(path+".brokerIdentificationStrategy", "unknown strategy %q; use port", r.BrokerIdentificationStrategy)
+		p.Errorf(path+".brokerIdentificationStrategy", "unknown strategy %q; use port", r.BrokerIdentificationStrategy)
 	}
 	switch r.Security.Auth {
 	case "":
 		r.Security.Auth = "passthrough"
 	case "passthrough":
 	case "swap":
-		p.errorf(path+".security.auth", "auth swap is not supported yet; use passthrough")
+		p.Errorf(path+".security.auth", "auth swap is not supported yet; use passthrough")
 	default:
-		p.errorf(path+".security.auth", "unknown auth %q; use passthrough", r.Security.Auth)
+		p.Errorf(path+".security.auth", "unknown auth %q; use passthrough", r.Security.Auth)
 	}
 	if r.Epoch < 0 {
-		p.errorf(path+".epoch", "cannot be negative, got %d", r.Epoch)
+		p.Errorf(path+".epoch", "cannot be negative, got %d", r.Epoch)
 	}
 
 	path += ".streamingDomain"
 	if r.StreamingDomain.Name == "" {
-		p.errorf(path+".name", "missing; name the streaming domain the route serves (known: %s)", domainNames(g))
+		p.Errorf(path+".name", "missing; name the streaming domain the route serves (known: %s)", domainNames(g))
 		return
 	}
 	d := g.Domain(r.StreamingDomain.Name)
 	if d == nil {
-		p.errorf(path+".name", "no streaming domain named %q (known: %s)", r.StreamingDomain.Name, domainNames(g))
+		p.Errorf(path+".name", "no streaming domain named %q (known: %s)", r.StreamingDomain.Name, domainNames(g))
 		return
 	}
 	switch id := r.StreamingDomain.BootstrapServerID; {
 	case id == "":
-		p.errorf(path+".bootstrapServerId", "missing; name one of the bootstrap servers of %q (known: %s)", d.Name, serverIDs(d))
+		p.Errorf(path+".bootstrapServerId", "missing; name one of the bootstrap servers of %q (known: %s)", d.Name, serverIDs(d))
 	case d.BootstrapServer(id) == nil:
-		p.errorf(path+".bootstrapServerId", "no bootstrap server %q in streaming domain %q (known: %s)", id, d.Name, serverIDs(d))
+		p.Errorf(path+".bootstrapServerId", "no bootstrap server %q in streaming domain %q (known: %s)", id, d.Name, serverIDs(d))
 	}
 }
 
@@ -181,7 +181,7 @@ func (p *parser) validateAdmin(a *Admin) {
 		a.Port = defaultAdminPort
 	}
 	if a.Port < 1 || a.Port > maxPort {
-		p.errorf("admin.port", "port must be from 1 to %d, got %d", maxPort, a.Port)
+		p.Errorf("admin.port", "port must be from 1 to %d, got %d", maxPort, a.Port)
 	}
 }
 
@@ -202,14 +202,14 @@ func (p *parser) validatePorts(g *Gateway) {
 		}
 		path := fmt.Sprintf("routes[%d].endpoint", i)
 		if int64(port)+n > maxPort {
-			p.errorf(path, "the route needs ports %d-%d, past %d: its bootstrap port and one per node id (%d across all streaming domains); lower the port or narrow nodeIdRanges",
+			p.Errorf(path, "the route needs ports %d-%d, past %d: its bootstrap port and one per node id (%d across all streaming domains); lower the port or narrow nodeIdRanges",
 				port, int64(port)+n, maxPort, n)
 			continue
 		}
 		s := span{r, port, port + int(n)}
 		for _, o := range spans {
 			if s.lo <= o.hi && o.lo <= s.hi && sameListener(r.Bind, o.r.Bind) {
-				p.errorf(path, "port %d is used by both route %q and route %q (line %d); each route takes its bootstrap port and the next %d, one per node id",
+				p.Errorf(path, "port %d is used by both route %q and route %q (line %d); each route takes its bootstrap port and the next %d, one per node id",
 					max(s.lo, o.lo), r.Name, o.r.Name, o.r.Line, n)
 			}
 		}
@@ -217,7 +217,7 @@ func (p *parser) validatePorts(g *Gateway) {
 	}
 	for _, s := range spans {
 		if port := g.Admin.Port; s.lo <= port && port <= s.hi && sameListener(g.Admin.BindAddress, s.r.Bind) {
-			p.errorf("admin.port", "port %d is also used by route %q (ports %d-%d)", port, s.r.Name, s.lo, s.hi)
+			p.Errorf("admin.port", "port %d is also used by route %q (ports %d-%d)", port, s.r.Name, s.lo, s.hi)
 		}
 	}
 }
@@ -233,14 +233,14 @@ func (p *parser) validateLimits(l *Limits) {
 	case l.MaxFrameBytes == 0:
 		l.MaxFrameBytes = defaultMaxFrameBytes
 	case l.MaxFrameBytes < minMaxFrameBytes:
-		p.errorf("limits.maxFrameBytes", "must be at least %d (1 MiB), got %d", minMaxFrameBytes, l.MaxFrameBytes)
+		p.Errorf("limits.maxFrameBytes", "must be at least %d (1 MiB), got %d", minMaxFrameBytes, l.MaxFrameBytes)
 	}
 	if l.DrainTimeout == "" {
 		l.DrainTimeout = defaultDrainTimeout.String()
 	} else if d, err := time.ParseDuration(l.DrainTimeout); err != nil {
-		p.errorf("limits.drainTimeout", "%q is not a duration such as 5s or 1m30s", l.DrainTimeout)
+		p.Errorf("limits.drainTimeout", "%q is not a duration such as 5s or 1m30s", l.DrainTimeout)
 	} else if d < 0 {
-		p.errorf("limits.drainTimeout", "cannot be negative, got %s", l.DrainTimeout)
+		p.Errorf("limits.drainTimeout", "cannot be negative, got %s", l.DrainTimeout)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/turnout/turnout/internal/yamlstrict"
 )
 
 // ErrStaleEpoch is returned by SetRoute when the file already holds a newer
@@ -51,17 +53,17 @@ func SetRoute(data []byte, route, domain, bootstrapServerID string, epoch int32)
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, err // Parse accepted data, so this does not happen
 	}
-	root := resolve(doc.Content[0])
-	if v := mapValue(root, "gateway"); v != nil {
+	root := yamlstrict.Resolve(doc.Content[0])
+	if v := yamlstrict.MapValue(root, "gateway"); v != nil {
 		root = v
 	}
 	var rn *yaml.Node
-	for _, n := range mapValue(root, "routes").Content {
-		if n = resolve(n); mapValue(n, "name").Value == route {
+	for _, n := range yamlstrict.MapValue(root, "routes").Content {
+		if n = yamlstrict.Resolve(n); yamlstrict.MapValue(n, "name").Value == route {
 			rn = n
 		}
 	}
-	sd := mapValue(rn, "streamingDomain")
+	sd := yamlstrict.MapValue(rn, "streamingDomain")
 	setScalar(sd, "name", "!!str", domain)
 	setScalar(sd, "bootstrapServerId", "!!str", bootstrapServerID)
 	setScalar(rn, "epoch", "!!int", strconv.Itoa(int(epoch)))
@@ -96,7 +98,7 @@ func SetRoute(data []byte, route, domain, bootstrapServerID string, epoch int32)
 // setScalar sets key in mapping m, adding it if missing.
 func setScalar(m *yaml.Node, key, tag, value string) {
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		if resolve(m.Content[i]).Value != key {
+		if yamlstrict.Resolve(m.Content[i]).Value != key {
 			continue
 		}
 		if v := m.Content[i+1]; v.Kind == yaml.ScalarNode && v.Anchor == "" {
