@@ -76,6 +76,7 @@ func TestValidate(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{"gateway without config", []string{"gateway"}, 2, "", "--config is required"},
 		{"version", []string{"version"}, 0, "turnout ", ""},
+		{"shipped config", []string{"validate", "../../configs/gateway.yaml"}, 0, "gateway.yaml: OK", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errOut, code := turnout(t, tc.args...)
