@@ -91,9 +91,9 @@ func Decide(in Input, p *Policy) Decision {
 		return notInPolicy(d, in.Route, r)
 	}
 	d.To = r.Other(d.From)
-	in.Agents = voters(in)
-	q := p.Quorum(in.Agents)
 	views := freshViews(in, p)
+	in.Agents = voters(in, views)
+	q := p.Quorum(in.Agents)
 	failing := matching(views[d.From], func(v View) bool { return v.ConsecutiveFailures > 0 })
 	breached := matching(views[d.From], func(v View) bool { return v.ConsecutiveFailures >= p.Health.FailuresToBreach })
 	d.Breached = agents(breached)
@@ -156,12 +156,14 @@ func notInPolicy(d Decision, s RouteState, r *Route) Decision {
 }
 
 // voters is the number of agents a quorum is taken of. Every agent with a
-// view is one, so that an Agents count too low can never let one agent
-// decide alone.
-func voters(in Input) int {
+// fresh view is one, so that an Agents count too low can never let one
+// agent decide alone.
+func voters(in Input, views map[string][]View) int {
 	seen := map[string]bool{}
-	for _, v := range in.Views {
-		seen[v.Agent] = true
+	for _, vs := range views {
+		for _, v := range vs {
+			seen[v.Agent] = true
+		}
 	}
 	return max(in.Agents, len(seen))
 }

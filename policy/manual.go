@@ -99,9 +99,10 @@ func DecideManual(req Request, in Input, p *Policy) Decision {
 	if d.To != r.Primary && d.To != r.Standby {
 		return d.is(CodeBadRequest, "route %s switches between %s and %s; %s is neither", r.Name, r.Primary, r.Standby, d.To)
 	}
-	in.Agents = voters(in)
+	views := freshViews(in, p)
+	in.Agents = voters(in, views)
 	q := p.Quorum(in.Agents)
-	d.Healthy = agents(matching(freshViews(in, p)[d.To], func(v View) bool { return v.Healthy }))
+	d.Healthy = agents(matching(views[d.To], func(v View) bool { return v.Healthy }))
 	what := fmt.Sprintf("manual %s of route %s from %s to %s", req.Action, r.Name, d.From, d.To)
 	switch {
 	case in.Route.InProgress:

@@ -1,0 +1,256 @@
+package consensus
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/turnout/turnout/policy"
+)
+
+// Command is one change to the State, committed through Raft. Applying it
+// depends only on the state and the command, never on the clock or map
+// order, so every agent's copy stays the same.
+type Command interface {
+	apply(s *State) error
+}
+
+// Rejected is the result of a command that does not fit the state, such as
+// a flip that carries a stale epoch. The log keeps the command, but it
+// changes nothing; Node.Apply returns the *Rejected as its error.
+type Rejected struct{ Reason string }
+
+func (r *Rejected) Error() string { return "rejected: " + r.Reason }
+
+func reject(format string, args ...any) error {
+	return &Rejected{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Apply changes s by cmd, or returns a *Rejected and leaves s unchanged. s
+// must come from NewState, Clone or a restore.
+func (s *State) Apply(cmd Command) error { return cmd.apply(s) }
+
+// InitRoute adds a route the policy names and the state does not have yet.
+// Active and Epoch should be what the gateway config says now, so that the
+// first flip's epoch is newer than the file's.
+type InitRoute struct {
+	Route  string `json:"route"`
+	Active string `json:"active"`
+	Epoch  int32  `json:"epoch"`
+}
+
+func (c InitRoute) apply(s *State) error {
+	switch r := s.Routes[c.Route]; {
+	case c.Route == "":
+		return reject("a route needs a name")
+	case c.Active == "":
+		return reject("route %q needs an active domain", c.Route)
+	case c.Epoch < 0:
+		return reject("route %q: epoch %d is negative", c.Route, c.Epoch)
+	case r != nil:
+		return reject("route %q already exists: it serves %s at epoch %d", c.Route, r.Active, r.Epoch)
+	}
+	s.Routes[c.Route] = &Route{Name: c.Route, Active: c.Active, Epoch: c.Epoch}
+	return nil
+}
+
+// StartFlip commits a switch of a route to another domain. It is valid only
+// at the route's next epoch, from its active domain, with no flip in
+// progress: a leader that acts on an old state is refused, so a route
+// never goes back to an older epoch. The route's lag is forgotten, as it
+// was measured towards the domain the route has just left.
+type StartFlip struct {
+	Route  string    `json:"route"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Epoch  int32     `json:"epoch"`
+	Reason string    `json:"reason"`
+	Manual bool      `json:"manual,omitempty"`
+	Force  bool      `json:"force,omitempty"`
+	At     time.Time `json:"at"`
+	Leader string    `json:"leader"`
+}
+
+func (c StartFlip) apply(s *State) error {
+	r := s.Routes[c.Route]
+	switch {
+	case r == nil:
+		return reject("unknown route %q", c.Route)
+	case c.Epoch != r.Epoch+1:
+		return reject("stale epoch: route %q is at epoch %d, so a flip must carry %d, not %d", c.Route, r.Epoch, r.Epoch+1, c.Epoch)
+	case c.From != r.Active:
+		return reject("route %q serves %s, not %s", c.Route, r.Active, c.From)
+	case r.InProgress != nil:
+		return reject("a flip of route %q to %s at epoch %d is in progress", c.Route, r.InProgress.To, r.InProgress.Epoch)
+	case c.To == "" || c.To == c.From:
+		return reject("a flip of route %q needs a domain other than %s to go to", c.Route, c.From)
+	}
+	r.Active, r.Epoch = c.To, c.Epoch
+	r.InProgress = &Flip{
+		Route: c.Route, From: c.From, To: c.To, Epoch: c.Epoch, Reason: c.Reason, Manual: c.Manual, Force: c.Force,
+		StartedAt: c.At, Leader: c.Leader, Step: StepCommitted, StepAt: c.At,
+	}
+	delete(s.Lag, c.Route)
+	return nil
+}
+
+// RecordStep records the progress of the flip in progress, so that a new
+// leader knows where to resume: the step, whether the gateway config is
+// written, and one more gateway restarted.
+type RecordStep struct {
+	Route         string    `json:"route"`
+	Epoch         int32     `json:"epoch"`
+	Step          string    `json:"step"`
+	ConfigWritten bool      `json:"configWritten,omitempty"`
+	GatewayDone   string    `json:"gatewayDone,omitempty"`
+	At            time.Time `json:"at"`
+}
+
+func (c RecordStep) apply(s *State) error {
+	f, err := s.inProgress(c.Route, c.Epoch)
+	if err != nil {
+		return err
+	}
+	if c.Step == "" {
+		return reject("route %q: a step needs a name", c.Route)
+	}
+	f.Step, f.StepAt = c.Step, c.At
+	// What is done stays done, even if a resuming leader records less.
+	f.ConfigWritten = f.ConfigWritten || c.ConfigWritten
+	if c.GatewayDone != "" && !slices.Contains(f.GatewaysDone, c.GatewayDone) {
+		f.GatewaysDone = append(f.GatewaysDone, c.GatewayDone)
+	}
+	return nil
+}
+
+// FinishFlip ends the flip in progress with its outcome and makes it the
+// route's last flip. The route stays on the flip's target either way: a
+// failed flip is reported, and a person or a new flip decides what next.
+type FinishFlip struct {
+	Route   string    `json:"route"`
+	Epoch   int32     `json:"epoch"`
+	Outcome string    `json:"outcome"` // OutcomeDone or OutcomeFailed
+	Error   string    `json:"error,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+func (c FinishFlip) apply(s *State) error {
+	f, err := s.inProgress(c.Route, c.Epoch)
+	if err != nil {
+		return err
+	}
+	if c.Outcome != OutcomeDone && c.Outcome != OutcomeFailed {
+		return reject("route %q: outcome %q is neither %s nor %s", c.Route, c.Outcome, OutcomeDone, OutcomeFailed)
+	}
+	f.Outcome, f.Error, f.FinishedAt = c.Outcome, c.Error, c.At
+	r := s.Routes[c.Route]
+	r.LastFlip, r.InProgress = f, nil
+	return nil
+}
+
+// inProgress returns the route's flip in progress if it is at epoch.
+func (s *State) inProgress(route string, epoch int32) (*Flip, error) {
+	r := s.Routes[route]
+	switch {
+	case r == nil:
+		return nil, reject("unknown route %q", route)
+	case r.InProgress == nil:
+		return nil, reject("no flip of route %q is in progress", route)
+	case r.InProgress.Epoch != epoch:
+		return nil, reject("stale epoch: the flip of route %q in progress is at epoch %d, not %d", route, r.InProgress.Epoch, epoch)
+	}
+	return r.InProgress, nil
+}
+
+// ReportView records an agent's latest view of a domain. A view older than
+// the one recorded, delivered late, is dropped.
+type ReportView struct{ policy.View }
+
+func (c ReportView) apply(s *State) error {
+	if c.Agent == "" || c.Domain == "" {
+		return reject("a view needs an agent and a domain, got agent %q, domain %q", c.Agent, c.Domain)
+	}
+	byDomain := s.Views[c.Agent]
+	if byDomain == nil {
+		byDomain = map[string]policy.View{}
+		s.Views[c.Agent] = byDomain
+	}
+	if old, ok := byDomain[c.Domain]; !ok || !old.At.After(c.At) {
+		byDomain[c.Domain] = c.View
+	}
+	return nil
+}
+
+// ReportLag records a route's replication lag. An unknown lag does not
+// replace a known one: when the active domain dies, its lag can no longer
+// be measured, and the last measure is what the failover decision needs.
+type ReportLag struct{ policy.Lag }
+
+func (c ReportLag) apply(s *State) error {
+	if c.Route == "" {
+		return reject("a lag report needs a route")
+	}
+	old, ok := s.Lag[c.Route]
+	if ok && (old.At.After(c.At) || old.Known && !c.Known) {
+		return nil
+	}
+	s.Lag[c.Route] = c.Lag
+	return nil
+}
+
+// RegisterAgent records how to reach an agent's HTTP API.
+type RegisterAgent struct{ Agent }
+
+func (c RegisterAgent) apply(s *State) error {
+	if c.ID == "" {
+		return reject("an agent needs an id")
+	}
+	s.Agents[c.ID] = c.Agent
+	return nil
+}
+
+// commandTypes are the commands the log can hold, by the name Encode gives
+// them.
+var commandTypes = func() map[string]reflect.Type {
+	m := map[string]reflect.Type{}
+	for _, c := range []Command{InitRoute{}, StartFlip{}, RecordStep{}, FinishFlip{}, ReportView{}, ReportLag{}, RegisterAgent{}} {
+		t := reflect.TypeOf(c)
+		m[t.Name()] = t
+	}
+	return m
+}()
+
+// envelope is how a command is stored in the log: its type, then its
+// fields.
+type envelope struct {
+	Type string          `json:"type"`
+	Cmd  json.RawMessage `json:"cmd"`
+}
+
+// Encode returns cmd as stored in the log.
+func Encode(cmd Command) ([]byte, error) {
+	body, err := json.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %T: %w", cmd, err)
+	}
+	return json.Marshal(envelope{Type: reflect.Indirect(reflect.ValueOf(cmd)).Type().Name(), Cmd: body})
+}
+
+// Decode reads a command as Encode wrote it.
+func Decode(data []byte) (Command, error) {
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("decoding a command: %w", err)
+	}
+	t, ok := commandTypes[env.Type]
+	if !ok {
+		return nil, fmt.Errorf("unknown command type %q; is this agent older than the one that wrote it?", env.Type)
+	}
+	v := reflect.New(t)
+	if err := json.Unmarshal(env.Cmd, v.Interface()); err != nil {
+		return nil, fmt.Errorf("decoding a %s command: %w", env.Type, err)
+	}
+	return v.Elem().Interface().(Command), nil
+}
