@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/turnout
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: build test test-short vet bench fuzz clean
+.PHONY: build test test-short vet bench fuzz clean e2e e2e-deps
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/turnout
@@ -18,7 +18,20 @@ vet:
 test-short: build vet
 	$(GO) test -race -count=1 ./...
 
-test: test-short
+test: test-short e2e
+
+# Java 17, Maven and kcat for the real-Kafka tests: the Kafka jars go to
+# e2e/lib (fetched again only when e2e/pom.xml changes), kcat comes from apt.
+e2e-deps:
+	@bash e2e/deps.sh
+
+# Real Apache Kafka (KRaft), MirrorMaker 2 and the Java, librdkafka (kcat) and
+# franz-go clients through bin/turnout; prints the COMPAT and SWITCHOVER
+# tables at the end. E2E_RUN narrows it to matching tests.
+E2E_RUN ?= .
+e2e: build e2e-deps
+	TURNOUT_E2E=1 TURNOUT_BIN=$(abspath $(BIN)) \
+		$(GO) test -count=1 -v -timeout 20m -run '$(E2E_RUN)' ./e2e/...
 
 # Prints direct vs through-gateway throughput, latency and memory figures.
 bench: build

@@ -1,0 +1,273 @@
+package kafkatest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// RouteName is the one route the test gateways serve.
+const RouteName = "switchover-route"
+
+// nodeIDs is the nodeIdRanges of every domain: 0..2, so the gateway serves a
+// bootstrap port and three broker ports; the clusters' broker is node 1.
+const nodeIDStart, nodeIDEnd = 0, 2
+
+var binary struct {
+	once sync.Once
+	path string
+	err  error
+	dir  string
+}
+
+// Binary is the turnout binary the tests run: $TURNOUT_BIN (make e2e sets it
+// to bin/turnout, built by make build), else one built from this source.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("TURNOUT_BIN"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("TURNOUT_BIN: %v", err)
+		}
+		return p
+	}
+	binary.once.Do(func() {
+		dir, err := os.MkdirTemp("", "turnout-e2e-bin-")
+		if err != nil {
+			binary.err = err
+			return
+		}
+		binary.dir = dir
+		binary.path = filepath.Join(dir, "turnout")
+		cmd := exec.Command("go", "build", "-o", binary.path, "github.com/turnout/turnout/cmd/turnout")
+		cmd.Dir = E2EDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binary.err = fmt.Errorf("go build ./cmd/turnout: %v\n%s", err, out)
+		}
+	})
+	if binary.err != nil {
+		t.Fatal(binary.err)
+	}
+	return binary.path
+}
+
+// Gateway is `turnout gateway` run as a process, serving one route in front
+// of the clusters given, one streaming domain each.
+type Gateway struct {
+	Port      int // the route's bootstrap port; broker ports follow it
+	AdminAddr string
+	Config    string // gateway.yaml
+	Log       string
+
+	bed      *Bed
+	clusters []*Cluster
+	proc     *Process
+	active   int
+	epoch    int32
+}
+
+// Status is the gateway's GET /status (and POST /restart) body.
+type Status struct {
+	Routes []RouteStatus `json:"routes"`
+	Error  string        `json:"error,omitempty"`
+}
+
+// RouteStatus is one route in a Status.
+type RouteStatus struct {
+	Name              string `json:"name"`
+	Endpoint          string `json:"endpoint"`
+	Domain            string `json:"domain"`
+	BootstrapServerID string `json:"bootstrapServerId"`
+	ClusterID         string `json:"clusterId"`
+	ConfigEpoch       int32  `json:"configEpoch"`
+	Connections       int    `json:"connections"`
+}
+
+// Domain is the streaming domain name a cluster has in gateway.yaml.
+func Domain(c *Cluster) string { return c.Name + "-domain" }
+
+// StartGateway writes gateway.yaml with one domain per cluster and the route
+// on clusters[active], runs the binary and waits for GET /healthz.
+func (b *Bed) StartGateway(ctx context.Context, clusters []*Cluster, active int) *Gateway {
+	b.T.Helper()
+	g := &Gateway{
+		Port:      FreePorts(b.T, 1+nodeIDEnd-nodeIDStart+1),
+		AdminAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePorts(b.T, 1))),
+		Config:    b.Path("gateway.yaml"),
+		Log:       b.Path("gateway.log"),
+		bed:       b, clusters: clusters, active: active,
+	}
+	g.write()
+	cmd := exec.Command(Binary(b.T), "gateway", "--config", g.Config, "--admin", g.AdminAddr, "--log-level", "debug")
+	cmd.Dir = b.Dir
+	p, err := b.Start("gateway", cmd)
+	if err != nil {
+		b.T.Fatal(err)
+	}
+	g.proc = p
+	g.Log = p.Log
+	err = Poll(30*time.Second, 50*time.Millisecond, func() (bool, error) {
+		if p.Exited() {
+			return false, fmt.Errorf("gateway exited: %v\n%s", p.Err(), p.Tail(20))
+		}
+		resp, err := http.Get("http://" + g.AdminAddr + "/healthz")
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		b.T.Fatalf("gateway never became healthy: %v", err)
+	}
+	st := g.Status(ctx)
+	if len(st.Routes) != 1 || st.Routes[0].ClusterID != clusters[active].ID {
+		b.T.Fatalf("gateway status %+v: want route %s on cluster %s", st, RouteName, clusters[active].ID)
+	}
+	return g
+}
+
+func (g *Gateway) write() {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "gateway:\n  name: e2e\n  streamingDomains:\n")
+	for _, c := range g.clusters {
+		fmt.Fprintf(&sb, "    - name: %s\n      type: kafka\n      kafkaCluster:\n        name: %s\n", Domain(c), c.Name)
+		fmt.Fprintf(&sb, "        bootstrapServers:\n          - id: plain\n            endpoint: %q\n", c.Addr())
+		fmt.Fprintf(&sb, "        nodeIdRanges:\n          - {name: all, start: %d, end: %d}\n", nodeIDStart, nodeIDEnd)
+	}
+	fmt.Fprintf(&sb, "  routes:\n    - name: %s\n      endpoint: %q\n      bind: 127.0.0.1\n", RouteName, g.Bootstrap())
+	fmt.Fprintf(&sb, "      epoch: %d\n      streamingDomain:\n        name: %s\n        bootstrapServerId: plain\n",
+		g.epoch, Domain(g.clusters[g.active]))
+	// Atomically, as the agents do: a restart never reads half a file.
+	tmp := g.Config + ".tmp"
+	if err := os.WriteFile(tmp, []byte(sb.String()), 0o644); err != nil {
+		g.bed.T.Fatal(err)
+	}
+	if err := os.Rename(tmp, g.Config); err != nil {
+		g.bed.T.Fatal(err)
+	}
+}
+
+// Bootstrap is the address clients are given.
+func (g *Gateway) Bootstrap() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(g.Port)) }
+
+// IsGatewayAddr says whether host:port is one of the gateway's listeners.
+func (g *Gateway) IsGatewayAddr(addr string) bool {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	port, _ := strconv.Atoi(p)
+	return (host == "127.0.0.1" || host == "localhost") && port >= g.Port && port <= g.Port+1+nodeIDEnd-nodeIDStart
+}
+
+// BrokerAddr is the gateway address of the test clusters' broker.
+func (g *Gateway) BrokerAddr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(g.Port+1+NodeID-nodeIDStart))
+}
+
+// CheckAddrs returns an error naming every address in addrs that is not the
+// gateway's, and names a cluster's own address if one appears.
+func (g *Gateway) CheckAddrs(addrs []string) error {
+	var bad []string
+	for _, a := range addrs {
+		if !g.IsGatewayAddr(a) {
+			bad = append(bad, a)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("client learned addresses that are not the gateway's %s..%d: %v", g.Bootstrap(), g.Port+3, bad)
+	}
+	return nil
+}
+
+// LeaksClusterAddr says which cluster addresses text mentions, if any: a
+// client's log that names one learned an address past the gateway.
+func (g *Gateway) LeaksClusterAddr(text string) []string {
+	var found []string
+	for _, c := range g.clusters {
+		for _, port := range []int{c.Port, c.ControllerPort} {
+			re := regexp.MustCompile(`(127\.0\.0\.1|localhost):` + strconv.Itoa(port) + `\b`)
+			if re.MatchString(text) {
+				found = append(found, fmt.Sprintf("%s:%d (%s)", "127.0.0.1", port, c.Name))
+			}
+		}
+	}
+	return found
+}
+
+// Status is GET /status.
+func (g *Gateway) Status(ctx context.Context) Status {
+	g.bed.T.Helper()
+	st, _, err := g.call(ctx, http.MethodGet, "/status")
+	if err != nil {
+		g.bed.T.Fatal(err)
+	}
+	return st
+}
+
+// Switch points the route at clusters[to] with the next epoch, writes
+// gateway.yaml and posts /restart, which returns once the old connections
+// are drained. It returns the status the restart answered with.
+func (g *Gateway) Switch(ctx context.Context, to int) (Status, error) {
+	g.active = to
+	g.epoch++
+	g.write()
+	st, code, err := g.call(ctx, http.MethodPost, "/restart")
+	if err != nil {
+		return st, err
+	}
+	if code != http.StatusOK {
+		return st, fmt.Errorf("POST /restart: %d %s", code, st.Error)
+	}
+	if len(st.Routes) != 1 || st.Routes[0].ClusterID != g.clusters[to].ID || st.Routes[0].ConfigEpoch != g.epoch {
+		return st, fmt.Errorf("POST /restart answered %+v: want cluster %s at epoch %d", st, g.clusters[to].ID, g.epoch)
+	}
+	return st, nil
+}
+
+func (g *Gateway) call(ctx context.Context, method, path string) (Status, int, error) {
+	var st Status
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+g.AdminAddr+path, nil)
+	if err != nil {
+		return st, 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, 0, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(body, &st); err != nil {
+		return st, resp.StatusCode, fmt.Errorf("%s %s: %d %s: %w", method, path, resp.StatusCode, bytes.TrimSpace(body), err)
+	}
+	return st, resp.StatusCode, nil
+}
+
+// LogLines returns the gateway's log lines that contain every one of words.
+func (g *Gateway) LogLines(words ...string) []string {
+	data, _ := os.ReadFile(g.Log)
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		ok := l != ""
+		for _, w := range words {
+			ok = ok && strings.Contains(l, w)
+		}
+		if ok {
+			out = append(out, l)
+		}
+	}
+	return out
+}
