@@ -40,7 +40,8 @@ if ! command -v kcat >/dev/null; then
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
-  msg="real-Kafka end-to-end tests need: $(IFS=,; echo "${missing[*]}" | sed 's/,/, /g')"
+  msg="real-Kafka end-to-end tests need: $(printf '%s; ' "${missing[@]}")"
+  msg=${msg%; }
   echo "e2e: $msg" >&2
   if [ "${CI:-}" = true ]; then
     exit 1

@@ -39,7 +39,13 @@ const (
 // consumer's positions jumped after the switch.
 func TestSwitchover(t *testing.T) {
 	b := kafkatest.NewBed(t)
-	kcat := kafkatest.RequireKcat(t)
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if kafkatest.CI() {
+			t.Fatal("kcat is missing (make e2e-deps installs it)")
+		}
+		t.Log("kcat is missing: the switchover runs without the librdkafka consumer")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
 
@@ -65,7 +71,9 @@ func TestSwitchover(t *testing.T) {
 		startJavaConsumer(t, b, gw, classes, "java-848", "consumer"),
 		startFranzConsumer(t, b, gw, "franz-go-classic"),
 		startFranzConsumer(t, b, gw, "franz-go-848", kgo.ServerSideBalancer()),
-		startKcatConsumer(t, b, gw, kcat, "kcat-classic"),
+	}
+	if kcat != "" {
+		consumers = append(consumers, startKcatConsumer(t, b, gw, kcat, "kcat-classic"))
 	}
 	stopped := false
 	stopProducers := func() {
