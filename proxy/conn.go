@@ -10,14 +10,18 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/turnout/turnout/proxy/wire"
 )
 
 // maxInFlight bounds the requests a connection may have outstanding at the
 // cluster; past it the gateway stops reading the client (back-pressure).
-const maxInFlight = 128
+// Kafka clients keep a handful in flight per connection.
+const maxInFlight = 32
 
 // readBufferSize keeps an idle connection small: large frames bypass the
 // buffered reader and go straight into a pooled frame buffer.
@@ -28,11 +32,28 @@ type inflight struct {
 	key, version  int16
 	correlationID int32
 	start         time.Time
-	// own is a response the gateway makes itself, sent in turn.
-	own []byte
+	// memberEpoch is a ConsumerGroupHeartbeat's member epoch.
+	memberEpoch int32
+}
+
+// longPoll says whether a request may be left unanswered by a drain: its
+// response can wait on the broker for seconds, and nothing is lost if the
+// client sends it again on its next connection.
+func longPoll(key int16) bool {
+	switch key {
+	case fetchKey, joinGroupKey, syncGroupKey, shareFetchKey:
+		return true
+	}
+	return false
 }
 
 // session is one client connection and its connection to the cluster.
+//
+// Two goroutines serve it. The request loop reads the client, translates and
+// forwards each request and queues what the response will need; the response
+// loop reads the cluster, takes the queued entry (always queued before the
+// request was written, so there is one) and answers the client. Each loop
+// waits only on its own socket.
 type session struct {
 	route    *Route
 	client   net.Conn
@@ -41,7 +62,10 @@ type session struct {
 	log      *slog.Logger
 
 	pending  chan inflight
-	draining chan struct{} // closed when the session must stop taking requests
+	wmu      sync.Mutex   // client writes: the response loop's, and the gateway's own answers
+	inFlight atomic.Int32 // requests forwarded and not yet answered
+	owed     atomic.Int32 // of those, the ones a drain waits for (not long polls)
+	draining chan struct{}
 	respDone chan struct{} // closed when the response loop has ended
 	done     chan struct{} // closed when both loops have ended
 	once     sync.Once
@@ -95,13 +119,18 @@ func (s *session) run() {
 }
 
 // drain stops taking requests, lets the responses already owed arrive (up to
-// the deadline), then closes both connections.
+// the deadline), then closes both connections. Long polls are not waited
+// for: their clients ask again on their next connection.
 func (s *session) drain(deadline time.Time) {
 	s.once.Do(func() { close(s.draining) })
 	// Unblock a read of the next request; one half-read is dropped, and the
 	// client resends it on its next connection since it was never answered.
 	s.client.SetReadDeadline(time.Now())
-	s.upstream.SetReadDeadline(deadline)
+	if s.owed.Load() == 0 {
+		s.upstream.Close()
+	} else {
+		s.upstream.SetReadDeadline(deadline)
+	}
 	<-s.done
 }
 
@@ -116,7 +145,13 @@ func (s *session) isDraining() bool {
 
 // requests reads client requests, translates them and sends them on.
 func (s *session) requests() {
-	defer close(s.pending)
+	defer func() {
+		// Without a client nothing more can be answered; while draining,
+		// the response loop still delivers what is owed.
+		if !s.isDraining() {
+			s.upstream.Close()
+		}
+	}()
 	in := bufio.NewReaderSize(s.client, readBufferSize)
 	for {
 		bp, err := wire.ReadFrame(in, s.maxFrame)
@@ -130,6 +165,7 @@ func (s *session) requests() {
 		if err != nil {
 			s.route.metrics.frameErrors.Inc()
 			s.log.Warn("closing client connection: bad request", "err", err)
+			s.upstream.Close()
 			return
 		}
 		if !keep {
@@ -145,7 +181,7 @@ func (s *session) request(frame []byte) (bool, error) {
 	}
 	s.route.metrics.bytesIn.Add(float64(len(frame)))
 	if h.Key == apiVersionsKey && h.Version > wire.MaxVersion(apiVersionsKey) {
-		return s.enqueue(inflight{key: h.Key, version: h.Version, correlationID: h.CorrelationID, own: wire.ApiVersionsTooNew(h.CorrelationID)}), nil
+		return s.answer(h, wire.ApiVersionsTooNew(h.CorrelationID))
 	}
 	out, err := wire.RewriteRequest(h, frame, s.route)
 	if err != nil {
@@ -154,19 +190,22 @@ func (s *session) request(frame []byte) (bool, error) {
 	if out == nil {
 		out = frame
 	}
-	expectResponse := true
-	if h.Key == produceKey {
+	p := inflight{key: h.Key, version: h.Version, correlationID: h.CorrelationID, start: time.Now()}
+	switch h.Key {
+	case produceKey:
 		acks, err := wire.Acks(h, frame)
 		if err != nil {
 			return false, fmt.Errorf("produce request: %w", err)
 		}
-		expectResponse = acks != 0
-	}
-	if expectResponse {
-		// Queued before the write so the response can never overtake it.
-		if !s.enqueue(inflight{key: h.Key, version: h.Version, correlationID: h.CorrelationID, start: time.Now()}) {
-			return false, nil
+		if acks == 0 {
+			p.key = -1 // no response comes
 		}
+	case consumerGroupHeartbeatKey:
+		p.memberEpoch = wire.HeartbeatMemberEpoch(h, frame)
+	}
+	// Queued before the write so the response always finds it.
+	if p.key >= 0 && !s.enqueue(p) {
+		return false, nil
 	}
 	if _, err := s.upstream.Write(out); err != nil {
 		s.log.Info("cluster connection failed", "err", err)
@@ -175,9 +214,26 @@ func (s *session) request(frame []byte) (bool, error) {
 	return true, nil
 }
 
+// answer sends the gateway's own response to a request. Responses go out in
+// request order, so it may only answer when nothing is in flight; clients
+// send the one request it answers itself (a too-new ApiVersions) first.
+func (s *session) answer(h wire.RequestHeader, resp []byte) (bool, error) {
+	if s.inFlight.Load() != 0 {
+		return false, fmt.Errorf("%s v%d sent behind other requests; the gateway cannot answer it in order", kmsg.NameForKey(h.Key), h.Version)
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_, err := s.client.Write(resp)
+	return err == nil, nil
+}
+
 // enqueue waits for room in the in-flight queue, and fails once the
 // response loop has ended and will never make room.
 func (s *session) enqueue(p inflight) bool {
+	s.inFlight.Add(1)
+	if !longPoll(p.key) {
+		s.owed.Add(1)
+	}
 	select {
 	case s.pending <- p:
 		return true
@@ -186,28 +242,34 @@ func (s *session) enqueue(p inflight) bool {
 	}
 }
 
-// responses reads the cluster's responses in request order, translates them
-// and sends them to the client.
+// responses reads the cluster's responses, translates them and sends them
+// to the client, in the order of the requests.
 func (s *session) responses() {
 	defer close(s.respDone)
 	defer s.client.Close() // the request loop is blocked on the client: wake it
 	in := bufio.NewReaderSize(s.upstream, readBufferSize)
-	for p := range s.pending {
-		if p.own != nil {
-			if !s.write(p.own, p) {
-				return
-			}
-			continue
-		}
+	for {
 		bp, err := wire.ReadFrame(in, s.maxFrame)
 		if err != nil {
 			s.readFailed("cluster", err)
+			return
+		}
+		var p inflight
+		select {
+		case p = <-s.pending:
+		default:
+			wire.PutBuffer(bp)
+			s.log.Error("closing connection: the cluster sent a response to no request")
 			return
 		}
 		ok := s.response(*bp, p)
 		wire.PutBuffer(bp)
 		if !ok {
 			return
+		}
+		s.inFlight.Add(-1)
+		if !longPoll(p.key) && s.owed.Add(-1) == 0 && s.isDraining() {
+			return // everything owed is delivered
 		}
 	}
 }
@@ -226,26 +288,30 @@ func (s *session) response(frame []byte, p inflight) bool {
 	if out == nil {
 		out = frame
 	}
-	return s.write(out, p)
-}
-
-func (s *session) write(out []byte, p inflight) bool {
-	if _, err := s.client.Write(out); err != nil {
+	// A member of a consumer group that heartbeats after a switch finds
+	// its group unknown, or of the classic type (MirrorMaker 2 syncs its
+	// offsets as one), and the Java client takes GROUP_ID_NOT_FOUND as
+	// fatal. Fenced instead, the member rejoins from epoch 0.
+	if p.key == consumerGroupHeartbeatKey && p.memberEpoch > 0 && s.route.EpochBase() > 0 {
+		wire.FenceLostMember(out, p.version)
+	}
+	s.wmu.Lock()
+	_, err = s.client.Write(out)
+	s.wmu.Unlock()
+	if err != nil {
 		return false
 	}
 	s.route.metrics.bytesOut.Add(float64(len(out)))
 	c, o := s.route.metrics.api(p.key)
 	c.Inc()
-	if !p.start.IsZero() {
-		o.Observe(time.Since(p.start).Seconds())
-	}
+	o.Observe(time.Since(p.start).Seconds())
 	return true
 }
 
 // readFailed logs why a side stopped, quietly for ordinary closes.
 func (s *session) readFailed(side string, err error) {
 	switch {
-	case s.isDraining() && errors.Is(err, os.ErrDeadlineExceeded):
+	case s.isDraining() && (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed)):
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 	case errors.Is(err, wire.ErrFrameTooLarge), errors.Is(err, wire.ErrFrameTooSmall):
 		s.route.metrics.frameErrors.Inc()
@@ -256,6 +322,11 @@ func (s *session) readFailed(side string, err error) {
 }
 
 const (
-	produceKey     = 0
-	apiVersionsKey = 18
+	produceKey                = 0
+	fetchKey                  = 1
+	joinGroupKey              = 11
+	syncGroupKey              = 14
+	apiVersionsKey            = 18
+	consumerGroupHeartbeatKey = 68
+	shareFetchKey             = 78
 )

@@ -35,6 +35,8 @@ type Gateway struct {
 	ready     atomic.Bool
 	cfg       atomic.Pointer[config.Gateway]
 
+	stop chan struct{} // closed by Close: held connections give up
+
 	// routes is read by status and written by apply, which holds mu for a
 	// whole drain; its own lock keeps status answering meanwhile.
 	rmu    sync.RWMutex
@@ -47,6 +49,40 @@ type routeServer struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+	switched chan struct{} // closed when the route is swapped
+	warned   time.Time     // when "cluster unreachable" was last logged
+}
+
+func newRouteServer() *routeServer {
+	return &routeServer{sessions: map[*session]struct{}{}, switched: make(chan struct{})}
+}
+
+// swap serves r from now on and wakes the connections held for a switch.
+func (rs *routeServer) swap(r *Route) *Route {
+	old := rs.route.Swap(r)
+	rs.mu.Lock()
+	close(rs.switched)
+	rs.switched = make(chan struct{})
+	rs.mu.Unlock()
+	return old
+}
+
+func (rs *routeServer) switchedCh() <-chan struct{} {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.switched
+}
+
+// warnUnreachable says so at most every few seconds: a dead cluster meets
+// every client's retry.
+func (rs *routeServer) warnUnreachable() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if time.Since(rs.warned) < 5*time.Second {
+		return false
+	}
+	rs.warned = time.Now()
+	return true
 }
 
 type listener struct {
@@ -59,7 +95,8 @@ type listener struct {
 
 // New makes a gateway for the configuration file at path; Start serves it.
 func New(path string, log *slog.Logger, m *Metrics) *Gateway {
-	return &Gateway{path: path, log: log, metrics: m, routes: map[string]*routeServer{}, listeners: map[int]*listener{}}
+	return &Gateway{path: path, log: log, metrics: m, routes: map[string]*routeServer{}, listeners: map[int]*listener{},
+		stop: make(chan struct{})}
 }
 
 // Config is the configuration being served.
@@ -190,10 +227,10 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Gateway) error {
 	for name, r := range fresh {
 		rs := g.routes[name]
 		if rs == nil {
-			rs = &routeServer{sessions: map[*session]struct{}{}}
+			rs = newRouteServer()
 			g.routes[name] = rs
 		}
-		if old := rs.route.Swap(r); old != nil {
+		if old := rs.swap(r); old != nil {
 			stale = append(stale, old)
 			drained = append(drained, rs)
 			g.metrics.configEpoch.DeleteLabelValues(old.Name, old.Domain)
@@ -205,7 +242,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Gateway) error {
 	for name, rs := range g.routes {
 		if cfg.Route(name) == nil {
 			drained = append(drained, rs)
-			if old := rs.route.Swap(nil); old != nil {
+			if old := rs.swap(nil); old != nil {
 				stale = append(stale, old)
 			}
 			delete(g.routes, name)
@@ -292,21 +329,12 @@ func (g *Gateway) accept(l *listener) {
 
 func (g *Gateway) serve(l *listener, c net.Conn) {
 	defer g.wg.Done()
+	s, r := g.connect(l, c)
+	if s == nil {
+		c.Close()
+		return
+	}
 	rs := l.rs
-	r := rs.route.Load()
-	if r == nil { // the route was removed
-		c.Close()
-		return
-	}
-	maxFrame := g.cfg.Load().MaxFrameBytes()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	s, err := newSession(ctx, r, c, l.node, l.bootstrap, maxFrame, g.log.With("route", r.Name, "domain", r.Domain))
-	cancel()
-	if err != nil {
-		g.log.Warn("client connection refused: cluster unreachable", "route", r.Name, "client", c.RemoteAddr().String(), "err", err)
-		c.Close()
-		return
-	}
 	rs.mu.Lock()
 	rs.sessions[s] = struct{}{}
 	rs.mu.Unlock()
@@ -320,10 +348,50 @@ func (g *Gateway) serve(l *listener, c net.Conn) {
 	rs.mu.Unlock()
 }
 
+// connect opens the session for a new client connection. While the route's
+// cluster cannot be reached the connection is held, up to the configured
+// wait, and tried again at once when the route is switched: a client whose
+// cluster died then sees a slow connection rather than an error, and
+// carries on as soon as the agents switch the route, without the metadata
+// back-off an error costs it.
+func (g *Gateway) connect(l *listener, c net.Conn) (*session, *Route) {
+	cfg := g.cfg.Load()
+	give := time.NewTimer(cfg.UpstreamWait())
+	defer give.Stop()
+	for {
+		r := l.rs.route.Load()
+		if r == nil { // the route was removed
+			return nil, nil
+		}
+		switched := l.rs.switchedCh()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s, err := newSession(ctx, r, c, l.node, l.bootstrap, cfg.MaxFrameBytes(), g.log.With("route", r.Name, "domain", r.Domain))
+		cancel()
+		if err == nil {
+			return s, r
+		}
+		if l.rs.warnUnreachable() {
+			g.log.Warn("cluster unreachable; holding client connections until it answers or the route is switched",
+				"route", r.Name, "domain", r.Domain, "wait", cfg.UpstreamWait(), "err", err)
+		}
+		select {
+		case <-switched:
+		case <-time.After(250 * time.Millisecond):
+		case <-give.C:
+			return nil, nil
+		case <-g.stop:
+			return nil, nil
+		}
+	}
+}
+
 // Close stops accepting, drains every session and waits for all of the
 // gateway's goroutines.
 func (g *Gateway) Close(ctx context.Context) error {
 	g.mu.Lock()
+	if !g.closed {
+		close(g.stop)
+	}
 	g.closed = true
 	g.ready.Store(false)
 	for port, l := range g.listeners {

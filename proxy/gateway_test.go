@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/turnout/turnout/internal/testnet"
 	"github.com/turnout/turnout/proxy"
 )
 
@@ -50,7 +51,7 @@ func newBed(t *testing.T) *bed {
 		t.Cleanup(c.Close)
 		b.clusters[i] = c
 	}
-	b.port = freePorts(t, 4)
+	b.port = testnet.FreePorts(t, 4)
 	b.writeConfig(0, 0)
 	b.metrics = proxy.NewMetrics()
 	b.gw = proxy.New(b.path, testLogger(t), b.metrics)
@@ -488,36 +489,6 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 		case <-tick.C:
 		}
 	}
-}
-
-// freePorts finds n consecutive free loopback ports and returns the first.
-func freePorts(t *testing.T, n int) int {
-	t.Helper()
-	for try := 0; try < 100; try++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		first := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if first+n > 65535 {
-			continue
-		}
-		ok := true
-		for p := first; p < first+n && ok; p++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				continue
-			}
-			l.Close()
-		}
-		if ok {
-			return first
-		}
-	}
-	t.Fatal("no run of free ports")
-	return 0
 }
 
 func testLogger(t *testing.T) *slog.Logger {

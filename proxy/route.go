@@ -344,6 +344,13 @@ func (r *Route) Producer(topic []byte, partition int32, p wire.BatchProducer) (w
 	// so that concurrent connections of one producer agree on its new id.
 	r.pmu.Lock()
 	defer r.pmu.Unlock()
+	// Clusters number producers alike, from 0: an id this cluster issued
+	// belongs to one of its own producers, even if the old cluster issued
+	// it too. A producer that crossed with that id is not mapped; it gets
+	// OUT_OF_ORDER_SEQUENCE_NUMBER and resets itself, as without a gateway.
+	if r.issued[p.ID] {
+		return p, false
+	}
 	m := r.mapped[key]
 	if m == nil {
 		to, err := r.newProducerID()

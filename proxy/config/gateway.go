@@ -45,10 +45,20 @@ func (g *Gateway) MaxFrameBytes() int32 {
 
 // DrainTimeout bounds how long a restart waits for in-flight responses.
 func (g *Gateway) DrainTimeout() time.Duration {
-	if d, err := time.ParseDuration(g.Limits.DrainTimeout); err == nil {
+	return durationOr(g.Limits.DrainTimeout, defaultDrainTimeout)
+}
+
+// UpstreamWait bounds how long a new client connection is held while its
+// cluster cannot be reached.
+func (g *Gateway) UpstreamWait() time.Duration {
+	return durationOr(g.Limits.UpstreamWait, defaultUpstreamWait)
+}
+
+func durationOr(s string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(s); err == nil {
 		return d
 	}
-	return defaultDrainTimeout
+	return def
 }
 
 // AdminAddr is the host:port the admin HTTP server listens on.

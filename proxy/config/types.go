@@ -108,4 +108,10 @@ type Limits struct {
 	// DrainTimeout bounds how long a restart waits for in-flight responses,
 	// as a Go duration; default 5s.
 	DrainTimeout string `yaml:"drainTimeout"`
+	// UpstreamWait bounds how long a new client connection is held, as a
+	// Go duration, while the route's cluster cannot be reached; default
+	// 10s. Held rather than refused, a client whose cluster died sees a
+	// slow connection instead of an error, and carries on as soon as the
+	// agents switch the route, without its metadata back-off.
+	UpstreamWait string `yaml:"upstreamWait"`
 }

@@ -14,6 +14,7 @@ const (
 	defaultMaxFrameBytes = 100 << 20
 	minMaxFrameBytes     = 1 << 20
 	defaultDrainTimeout  = 5 * time.Second
+	defaultUpstreamWait  = 10 * time.Second
 	defaultAdminPort     = 9190
 	defaultAdminBind     = "127.0.0.1"
 	maxPort              = 65535
@@ -235,12 +236,18 @@ func (p *parser) validateLimits(l *Limits) {
 	case l.MaxFrameBytes < minMaxFrameBytes:
 		p.Errorf("limits.maxFrameBytes", "must be at least %d (1 MiB), got %d", minMaxFrameBytes, l.MaxFrameBytes)
 	}
-	if l.DrainTimeout == "" {
-		l.DrainTimeout = defaultDrainTimeout.String()
-	} else if d, err := time.ParseDuration(l.DrainTimeout); err != nil {
-		p.Errorf("limits.drainTimeout", "%q is not a duration such as 5s or 1m30s", l.DrainTimeout)
+	p.duration("limits.drainTimeout", &l.DrainTimeout, defaultDrainTimeout)
+	p.duration("limits.upstreamWait", &l.UpstreamWait, defaultUpstreamWait)
+}
+
+// duration checks a duration setting and fills in its default.
+func (p *parser) duration(path string, s *string, def time.Duration) {
+	if *s == "" {
+		*s = def.String()
+	} else if d, err := time.ParseDuration(*s); err != nil {
+		p.Errorf(path, "%q is not a duration such as 5s or 1m30s", *s)
 	} else if d < 0 {
-		p.Errorf("limits.drainTimeout", "cannot be negative, got %s", l.DrainTimeout)
+		p.Errorf(path, "cannot be negative, got %s", *s)
 	}
 }
 

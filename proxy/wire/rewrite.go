@@ -48,10 +48,36 @@ func RewriteRequest(h RequestHeader, frame []byte, t Translator) ([]byte, error)
 	}
 	w := walker{t: t, dir: toUpstream, epochs: epochs, base: base, clusterIDs: n.reqClusterID}
 	w.walk(reflect.ValueOf(req).Elem())
-	if av, ok := req.(*kmsg.ApiVersionsRequest); ok && av.ClusterID == nil {
-		av.NodeID = -1 // the broker refuses a node id without a cluster id
+	switch r := req.(type) {
+	case *kmsg.ApiVersionsRequest:
+		if r.ClusterID == nil {
+			r.NodeID = -1 // the broker refuses a node id without a cluster id
+		}
+	case *kmsg.OffsetForLeaderEpochRequest:
+		if epochs {
+			askCurrentEpoch(r)
+		}
 	}
 	return reframe(frame[:h.BodyOffset], req.AppendTo), nil
+}
+
+// askCurrentEpoch handles a client validating its position after a switch
+// (KIP-320) with the epoch of a record it read from the other cluster. That
+// epoch means nothing here and became -1, which the broker answers with an
+// undefined offset, which the client takes for a truncated log and resets
+// to auto.offset.reset (re-reading or skipping a whole partition). Asking
+// for the current epoch instead answers with the log end, so the client
+// keeps its position, and its group's rejoin moves it to the committed
+// offsets that MirrorMaker 2 translated.
+func askCurrentEpoch(r *kmsg.OffsetForLeaderEpochRequest) {
+	for i := range r.Topics {
+		for j := range r.Topics[i].Partitions {
+			p := &r.Topics[i].Partitions[j]
+			if p.LeaderEpoch < 0 && p.CurrentLeaderEpoch >= 0 {
+				p.LeaderEpoch = p.CurrentLeaderEpoch
+			}
+		}
+	}
 }
 
 // Acks returns a Produce request's acks; a Produce with acks=0 gets no
