@@ -13,6 +13,8 @@ import (
 
 	"log/slog"
 
+	"github.com/turnout/turnout/agent"
+	"github.com/turnout/turnout/policy"
 	"github.com/turnout/turnout/proxy"
 	"github.com/turnout/turnout/proxy/config"
 )
@@ -90,18 +92,24 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	switch fs.NArg() {
-	case 1:
-	case 2:
-		return fmt.Errorf("%s: policy files cannot be checked yet: the agents and their policy schema are not in this build", fs.Arg(1))
-	default:
-		return fmt.Errorf("%w: want one gateway configuration file", errUsage)
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		return fmt.Errorf("%w: want a gateway configuration file and optionally a policy file", errUsage)
 	}
 	cfg, err := config.Load(fs.Arg(0))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: OK\n", fs.Arg(0))
+	if fs.NArg() == 2 {
+		pol, err := policy.Load(fs.Arg(1))
+		if err != nil {
+			return err
+		}
+		if _, err := agent.CheckConfigs(pol, cfg); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: OK, and it agrees with %s\n", fs.Arg(1), fs.Arg(0))
+	}
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
 		plan := cfg.PortPlan(r)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnout/turnout/internal/testnet"
 )
 
 // binary is the turnout command built once for these tests: they run it as
@@ -106,7 +107,7 @@ func TestGatewayProcess(t *testing.T) {
 		clusters[i] = c
 	}
 	addrs := func(c *kfake.Cluster) string { return strings.Join(c.ListenAddrs(), ",") }
-	port := freePort(t)
+	port := testnet.FreePorts(t, 4)
 	path := filepath.Join(t.TempDir(), "gateway.yaml")
 	write := func(domain int, epoch int32) {
 		if err := os.WriteFile(path, []byte(gatewayYAML(addrs(clusters[0]), addrs(clusters[1]), port, domain, epoch)), 0o644); err != nil {
@@ -244,30 +245,4 @@ func gatewayYAML(cluster1, cluster2 string, port, domain int, epoch int32) strin
   limits:
     drainTimeout: 2s
 `, cluster1, cluster2, port, epoch, domain)
-}
-
-// freePort finds a loopback port with three free ports after it.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		free := true
-		for q := p; q < p+4 && free; q++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(q))
-			free = err == nil
-			if free {
-				l.Close()
-			}
-		}
-		if free {
-			return p
-		}
-	}
-	t.Fatal("no run of free ports")
-	return 0
 }

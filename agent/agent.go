@@ -1,0 +1,223 @@
+// Package agent is a Turnout agent: it probes every domain, shares what it
+// sees through the Raft group, and, while it leads, decides by the policy on
+// a quorum of agents' views and carries out failovers: commit the flip, write
+// the gateway config, restart the gateways one by one.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnout/turnout/consensus"
+	"github.com/turnout/turnout/policy"
+	"github.com/turnout/turnout/proxy/config"
+)
+
+// Config is one agent's identity and files.
+type Config struct {
+	ID         string
+	PolicyFile string
+	RaftAddr   string
+	Peers      map[string]string // id -> raft address, this agent included
+	DataDir    string
+	HTTPAddr   string
+	// GatewayConfig and SignalFile override the policy's paths when set.
+	GatewayConfig string
+	SignalFile    string
+	Logger        *slog.Logger
+	// Dial, when set, is used for every connection to a cluster.
+	Dial Dialer
+}
+
+// Agent is a running agent.
+type Agent struct {
+	cfg           Config
+	policy        *policy.Policy
+	gatewayConfig string
+	signalFile    string
+	log           *slog.Logger
+	metrics       *metrics
+	node          *consensus.Node
+	clusters      *clusters
+	prober        *prober
+	lagger        *lagger
+	http          *http.Server
+	httpLn        net.Listener
+
+	requests chan *manualRequest // manual requests for the leader loop
+
+	mu        sync.Mutex
+	decisions map[string]policy.Decision // the leader's latest, by route
+	decidedAt map[string]time.Time       // when each was last logged
+	pending   map[string]*manualRequest  // manual requests in flight, by id
+}
+
+// New reads the policy and the gateway config, opens the Raft node and the
+// HTTP listener. Run starts the agent's work.
+func New(cfg Config) (*Agent, error) {
+	pol, err := policy.Load(cfg.PolicyFile)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		cfg:           cfg,
+		policy:        pol,
+		gatewayConfig: cmpOr(cfg.GatewayConfig, pol.GatewayConfig),
+		signalFile:    cmpOr(cfg.SignalFile, pol.SignalFile),
+		log:           cfg.Logger.With("agent", cfg.ID),
+		requests:      make(chan *manualRequest),
+		decisions:     map[string]policy.Decision{},
+		decidedAt:     map[string]time.Time{},
+		pending:       map[string]*manualRequest{},
+	}
+	if a.gatewayConfig == "" {
+		return nil, fmt.Errorf("%s: no gatewayConfig, and no --gateway-config given", pol.File)
+	}
+	gw, err := config.Load(a.gatewayConfig)
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := CheckConfigs(pol, gw)
+	if err != nil {
+		return nil, err
+	}
+	a.clusters = &clusters{hosts: hosts, dial: cfg.Dial, timeout: pol.Probe.Timeout, clients: map[string]*kgo.Client{}}
+	a.prober = &prober{agent: cfg.ID, policy: pol, clusters: a.clusters, failures: map[string]int{}, clusterIDs: map[string]string{}}
+	a.lagger = &lagger{policy: pol, clusters: a.clusters, mm2: map[string]*mm2Progress{}}
+	a.metrics = newMetrics(cfg.ID)
+
+	a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("agent HTTP listener: %w", err)
+	}
+	a.node, err = consensus.Open(consensus.Config{
+		ID: cfg.ID, Addr: cfg.RaftAddr, Peers: cfg.Peers, DataDir: cfg.DataDir, Logger: a.log,
+	})
+	if err != nil {
+		a.httpLn.Close()
+		return nil, err
+	}
+	a.http = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+	return a, nil
+}
+
+// CheckConfigs checks that the policy and the gateway config agree, and
+// returns the bootstrap servers of every domain the policy's routes use:
+// those the route's bootstrap server id names, else the domain's first.
+func CheckConfigs(pol *policy.Policy, gw *config.Gateway) (map[string][]string, error) {
+	hosts := map[string][]string{}
+	for _, r := range pol.Routes {
+		gr := gw.Route(r.Name)
+		if gr == nil {
+			return nil, fmt.Errorf("%s: route %s of the policy is not in %s", pol.File, r.Name, gw.File)
+		}
+		if gr.StreamingDomain.Name != r.Primary && gr.StreamingDomain.Name != r.Standby {
+			return nil, fmt.Errorf("%s: route %s serves %s, which is neither its primary nor its standby in %s",
+				gw.File, r.Name, gr.StreamingDomain.Name, pol.File)
+		}
+		for _, name := range []string{r.Primary, r.Standby} {
+			d := gw.Domain(name)
+			if d == nil {
+				return nil, fmt.Errorf("%s: route %s names domain %s, which %s lacks", pol.File, r.Name, name, gw.File)
+			}
+			bs := d.BootstrapServer(gr.StreamingDomain.BootstrapServerID)
+			if bs == nil {
+				bs = &d.KafkaCluster.BootstrapServers[0]
+			}
+			hosts[name] = bs.Hosts()
+		}
+	}
+	return hosts, nil
+}
+
+// HTTPAddr is the address the agent's HTTP API listens on.
+func (a *Agent) HTTPAddr() string { return a.httpLn.Addr().String() }
+
+// Run works until ctx ends, then stops every goroutine it started and closes
+// the Raft node.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	start := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	start("http", func(ctx context.Context) error {
+		go func() { <-ctx.Done(); a.http.Close() }()
+		if err := a.http.Serve(a.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	start("probes", a.probeLoop)
+	start("leader", a.leaderLoop)
+	if a.signalFile != "" {
+		start("signal file", a.watchSignal)
+	}
+	a.log.Info("agent running", "raft", a.cfg.RaftAddr, "http", a.HTTPAddr(), "policy", a.policy.File,
+		"gateway_config", a.gatewayConfig, "signal_file", a.signalFile)
+	<-ctx.Done()
+	wg.Wait()
+	a.lagger.close()
+	a.clusters.close()
+	err := a.node.Close()
+	select {
+	case e := <-errc:
+		return e
+	default:
+		return err
+	}
+}
+
+// probeLoop probes every domain on the policy's interval and shares each
+// view through the Raft group.
+func (a *Agent) probeLoop(ctx context.Context) error {
+	tick := time.NewTicker(a.policy.Probe.Interval)
+	defer tick.Stop()
+	for {
+		var wg sync.WaitGroup
+		for domain := range a.clusters.hosts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				v := a.prober.probe(ctx, domain)
+				if ctx.Err() != nil {
+					return
+				}
+				a.metrics.observeProbe(v)
+				if err := a.apply(ctx, consensus.ReportView{View: v}); err != nil {
+					a.log.Debug("view not shared", "domain", domain, "err", err)
+				}
+			}()
+		}
+		wg.Wait()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

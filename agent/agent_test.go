@@ -1,0 +1,564 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/turnout/turnout/agent"
+	"github.com/turnout/turnout/internal/testnet"
+	"github.com/turnout/turnout/policy"
+	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/config"
+)
+
+const (
+	route   = "switchover-route"
+	primary = "kafka1-domain"
+	standby = "kafka2-domain"
+	topic   = "orders"
+)
+
+// harness is two kfake clusters, a gateway in front of them, and three
+// agents in this process, each with its own Raft node, data and HTTP API.
+type harness struct {
+	t        *testing.T
+	dir      string
+	clusters [2]*kfake.Cluster
+	gwPath   string
+	polPath  string
+	signal   string
+	gwPort   int
+	gw       *proxy.Gateway
+	gwAdmin  *httptest.Server
+	peers    map[string]string
+	agents   map[string]*runningAgent
+	// dial gives each agent's dialer, so a test can blind one agent.
+	dial  map[string]agent.Dialer
+	conns [2]*connTracker
+}
+
+// connTracker keeps a cluster's connections, so that killing the cluster
+// ends them as a dead broker's would end (kfake's Close only stops accepting).
+type connTracker struct {
+	mu    sync.Mutex
+	lns   []net.Listener
+	conns []net.Conn
+}
+
+func (c *connTracker) listen(network, addr string) (net.Listener, error) {
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lns = append(c.lns, ln)
+	return trackedListener{ln, c}, nil
+}
+
+type trackedListener struct {
+	net.Listener
+	c *connTracker
+}
+
+func (l trackedListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err == nil {
+		l.c.mu.Lock()
+		l.c.conns = append(l.c.conns, conn)
+		l.c.mu.Unlock()
+	}
+	return conn, err
+}
+
+func (c *connTracker) killAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ln := range c.lns {
+		ln.Close()
+	}
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+}
+
+// kill stops cluster i as a crash would: every connection ends.
+func (h *harness) kill(i int) {
+	h.conns[i].killAll()
+	h.clusters[i].Close()
+}
+
+type runningAgent struct {
+	a      *agent.Agent
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type policyOpts struct {
+	interval      time.Duration
+	maxLag        int64
+	mode          string
+	cooldown      time.Duration
+	gatewayAdmin  string // defaults to the harness gateway
+	gatewayExtras string // more gateways, YAML list items
+}
+
+func newHarness(t *testing.T, po policyOpts) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: t.TempDir(), agents: map[string]*runningAgent{}, dial: map[string]agent.Dialer{}}
+	for i := range h.clusters {
+		h.startCluster(i, nil)
+	}
+	h.gwPath = filepath.Join(h.dir, "gateway.yaml")
+	h.polPath = filepath.Join(h.dir, "policy.yaml")
+	h.signal = filepath.Join(h.dir, "signal")
+	h.gwPort = testnet.FreePorts(t, 4)
+	h.writeGatewayConfig()
+	h.gw = proxy.New(h.gwPath, quietLogger(t, "gateway"), proxy.NewMetrics())
+	if err := h.gw.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.gw.Close(context.Background()) })
+	h.gwAdmin = httptest.NewServer(proxy.AdminHandler(h.gw, proxy.NewMetrics(), false))
+	t.Cleanup(h.gwAdmin.Close)
+	h.writePolicy(po)
+	h.peers = map[string]string{}
+	for _, id := range []string{"a1", "a2", "a3"} {
+		h.peers[id] = "127.0.0.1:" + strconv.Itoa(testnet.FreePorts(t, 1))
+	}
+	return h
+}
+
+// startCluster starts cluster i (again, on its old ports if it had some).
+func (h *harness) startCluster(i int, ports []int) {
+	h.t.Helper()
+	conns := &connTracker{}
+	h.conns[i] = conns
+	opts := []kfake.Opt{kfake.NumBrokers(3), kfake.SeedTopics(3, topic), kfake.ClusterID(fmt.Sprintf("cluster-%d", i+1)),
+		kfake.ListenFn(conns.listen)}
+	if ports != nil {
+		opts = append(opts, kfake.Ports(ports...))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(c.Close)
+	h.clusters[i] = c
+}
+
+func (h *harness) writeGatewayConfig() {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "gateway:\n  name: test\n  streamingDomains:\n")
+	for j, c := range h.clusters {
+		fmt.Fprintf(&sb, "    - name: kafka%d-domain\n      kafkaCluster:\n        name: cluster-%d\n", j+1, j+1)
+		fmt.Fprintf(&sb, "        bootstrapServers:\n          - id: plain\n            endpoint: %q\n", strings.Join(c.ListenAddrs(), ","))
+		fmt.Fprintf(&sb, "        nodeIdRanges: [{name: all, start: 0, end: 2}]\n")
+	}
+	fmt.Fprintf(&sb, "  routes:\n    - name: %s\n      endpoint: \"127.0.0.1:%d\"\n      bind: 127.0.0.1\n", route, h.gwPort)
+	fmt.Fprintf(&sb, "      streamingDomain:\n        name: %s\n        bootstrapServerId: plain\n", primary)
+	fmt.Fprintf(&sb, "  limits:\n    drainTimeout: 1s\n")
+	if err := os.WriteFile(h.gwPath, []byte(sb.String()), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) writePolicy(po policyOpts) {
+	if po.interval == 0 {
+		po.interval = 300 * time.Millisecond
+	}
+	if po.maxLag == 0 {
+		po.maxLag = 10000
+	}
+	if po.mode == "" {
+		po.mode = "offsets"
+	}
+	if po.cooldown == 0 {
+		po.cooldown = time.Minute
+	}
+	if po.gatewayAdmin == "" {
+		po.gatewayAdmin = h.gwAdmin.URL
+	}
+	yaml := fmt.Sprintf(`routes:
+  - name: %s
+    primary: %s
+    standby: %s
+probe:
+  interval: %s
+  timeout: 500ms
+health:
+  failuresToBreach: 3
+  minBrokers: 1
+failover:
+  automatic: true
+  maxLagRecords: %d
+  cooldown: %s
+replication:
+  mode: %s
+  topics: [%s]
+gateways:
+  - name: gw-1
+    admin: %s
+    timeout: 10s
+%s
+gatewayConfig: %s
+signalFile: %s
+`, route, primary, standby, po.interval, po.maxLag, po.cooldown, po.mode, topic, po.gatewayAdmin, po.gatewayExtras, h.gwPath, h.signal)
+	if err := os.WriteFile(h.polPath, []byte(yaml), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// start starts an agent, on its data dir from before if it ran already.
+func (h *harness) start(id string) *agent.Agent {
+	h.t.Helper()
+	a, err := agent.New(agent.Config{
+		ID: id, PolicyFile: h.polPath, RaftAddr: h.peers[id], Peers: h.peers,
+		DataDir: filepath.Join(h.dir, "data-"+id), HTTPAddr: "127.0.0.1:0",
+		Logger: quietLogger(h.t, id), Dial: h.dial[id],
+	})
+	if err != nil {
+		h.t.Fatalf("agent %s: %v", id, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ra := &runningAgent{a: a, cancel: cancel, done: make(chan error, 1)}
+	go func() { ra.done <- a.Run(ctx) }()
+	h.agents[id] = ra
+	h.t.Cleanup(func() { h.stop(id) })
+	return a
+}
+
+func (h *harness) startAll() {
+	for _, id := range []string{"a1", "a2", "a3"} {
+		h.start(id)
+	}
+}
+
+// stop stops an agent (as a kill would: its Raft node goes away).
+func (h *harness) stop(id string) {
+	ra := h.agents[id]
+	if ra == nil {
+		return
+	}
+	ra.cancel()
+	if err := <-ra.done; err != nil {
+		h.t.Errorf("agent %s stopped with %v", id, err)
+	}
+	delete(h.agents, id)
+}
+
+func (h *harness) status(id string) agent.Status {
+	return h.agents[id].a.Status()
+}
+
+// leader waits until the running agents agree on a leader and returns it.
+func (h *harness) leader(ctx context.Context) string {
+	h.t.Helper()
+	var leader string
+	waitFor(h.t, ctx, "the agents agree on a leader", func() bool {
+		leader = ""
+		for _, ra := range h.agents {
+			s := ra.a.Status()
+			if s.Leader == "" || (leader != "" && s.Leader != leader) {
+				return false
+			}
+			leader = s.Leader
+		}
+		_, running := h.agents[leader]
+		return running
+	})
+	return leader
+}
+
+func (h *harness) route(id string) agent.RouteStatus {
+	for _, r := range h.status(id).Routes {
+		if r.Name == route {
+			return r
+		}
+	}
+	return agent.RouteStatus{}
+}
+
+// waitActive waits until every running agent sees the route on domain.
+func (h *harness) waitActive(ctx context.Context, domain string) {
+	h.t.Helper()
+	waitFor(h.t, ctx, "every agent sees the route on "+domain, func() bool {
+		for id := range h.agents {
+			if r := h.route(id); r.ActiveDomain != domain || r.State != "serving" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func (h *harness) gatewayDomain() (string, int32) {
+	h.t.Helper()
+	cfg, err := config.Load(h.gwPath)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	r := cfg.Route(route)
+	return r.StreamingDomain.Name, r.Epoch
+}
+
+func (h *harness) failover(ctx context.Context, id string, req agent.FailoverRequest) agent.Outcome {
+	h.t.Helper()
+	return h.agents[id].a.Failover(ctx, req)
+}
+
+// produce writes n records to a cluster directly.
+func produceTo(t *testing.T, c *kfake.Cluster, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range n {
+		if err := cl.ProduceSync(ctx, kgo.StringRecord(strconv.Itoa(i))).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestKillPrimaryFailsOver: cluster 1 dies; the agents agree, the route
+// flips to cluster 2, the gateway config names cluster 2, and a producer
+// through the gateway carries on. The time from the kill to the first
+// acknowledged produce on cluster 2 is logged.
+func TestKillPrimaryFailsOver(t *testing.T) {
+	h := newHarness(t, policyOpts{})
+	h.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leader := h.leader(ctx)
+	waitFor(t, ctx, "the leader measured the lag", func() bool { return h.status(leader).Lag[route].Known })
+
+	producer, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:"+strconv.Itoa(h.gwPort)), kgo.DefaultProduceTopic(topic),
+		kgo.RecordRetries(1000), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	if err := producer.ProduceSync(ctx, kgo.StringRecord("before")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	killed := time.Now()
+	h.kill(0)
+	acked := make(chan time.Time, 1)
+	go func() {
+		// Each produce is tried until it is acknowledged; the first one
+		// acknowledged after the kill is on cluster 2.
+		for ctx.Err() == nil {
+			pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+			err := producer.ProduceSync(pctx, kgo.StringRecord("after")).FirstErr()
+			pcancel()
+			if err == nil {
+				acked <- time.Now()
+				return
+			}
+		}
+	}()
+	h.waitActive(ctx, standby)
+	var first time.Time
+	select {
+	case first = <-acked:
+	case <-ctx.Done():
+		t.Fatal("no produce acknowledged after the failover")
+	}
+	t.Logf("kill -> first acknowledged produce on cluster 2: %v", first.Sub(killed))
+
+	if d, epoch := h.gatewayDomain(); d != standby || epoch != 1 {
+		t.Errorf("gateway config serves %s at epoch %d, want %s at 1", d, epoch, standby)
+	}
+	st := h.gw.Status()
+	if st[0].Domain != standby || st[0].ClusterID != "cluster-2" {
+		t.Errorf("gateway serves %+v, want cluster-2", st[0])
+	}
+	for id := range h.agents {
+		r := h.route(id)
+		if r.Flip == nil || r.Flip.Outcome != "done" || r.Flip.Manual || !slices.Contains(r.Flip.GatewaysDone, "gw-1") {
+			t.Errorf("agent %s reports the flip as %+v", id, r.Flip)
+		}
+	}
+	// The record is on cluster 2.
+	direct, err := kgo.NewClient(kgo.SeedBrokers(h.clusters[1].ListenAddrs()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	found := false
+	waitFor(t, ctx, "the record produced after the failover is on cluster 2", func() bool {
+		fctx, fcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer fcancel()
+		direct.PollFetches(fctx).EachRecord(func(r *kgo.Record) { found = found || string(r.Value) == "after" })
+		return found
+	})
+}
+
+// TestOneBlindAgentDoesNotFailOver: one agent cannot reach cluster 1 at all;
+// the others can. The leader sees the breach reported by one agent only and
+// does not fail over.
+func TestOneBlindAgentDoesNotFailOver(t *testing.T) {
+	h := newHarness(t, policyOpts{})
+	blocked := map[string]bool{}
+	for _, a := range h.clusters[0].ListenAddrs() {
+		blocked[a] = true
+	}
+	h.dial["a3"] = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if blocked[addr] {
+			return nil, errors.New("blocked for this test: a3 is cut off from cluster 1")
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	h.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leader := h.leader(ctx)
+	waitFor(t, ctx, "a3's breach of cluster 1 reaches the leader", func() bool {
+		v := h.status(leader).Domain[primary].ByAgent["a3"]
+		return v.ConsecutiveFailures >= 6 // twice the breach count
+	})
+	r := h.route(leader)
+	if r.ActiveDomain != primary || r.Epoch != 0 || r.Decision != policy.CodeNoQuorum || !strings.Contains(r.Reason, "a3") {
+		t.Fatalf("with one blind agent the route is %+v, want %s at epoch 0, decision no-quorum naming a3", r, primary)
+	}
+	if !h.status(leader).Domain[primary].Healthy {
+		t.Error("status says cluster 1 is down, though a quorum of agents sees it healthy")
+	}
+}
+
+// TestFlappingPrimaryDoesNotFailOver: cluster 1 fails every probe for one
+// interval less than the breach count, then recovers, several times.
+func TestFlappingPrimaryDoesNotFailOver(t *testing.T) {
+	h := newHarness(t, policyOpts{})
+	var mu sync.Mutex
+	down := false
+	h.clusters[0].ControlKey(int16(kmsg.Metadata), func(kmsg.Request) (kmsg.Response, error, bool) {
+		h.clusters[0].KeepControl()
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return nil, errors.New("flapping"), true
+		}
+		return nil, nil, false
+	})
+	h.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	leader := h.leader(ctx)
+	maxFailures := 0
+	for range 4 {
+		mu.Lock()
+		down = true
+		mu.Unlock()
+		waitFor(t, ctx, "a quorum of agents sees 2 consecutive failures", func() bool {
+			n := 0
+			for _, v := range h.status(leader).Domain[primary].ByAgent {
+				maxFailures = max(maxFailures, v.ConsecutiveFailures)
+				if v.ConsecutiveFailures >= 2 {
+					n++
+				}
+			}
+			return n >= 2
+		})
+		mu.Lock()
+		down = false
+		mu.Unlock()
+		waitFor(t, ctx, "every agent sees cluster 1 healthy again", func() bool {
+			for _, v := range h.status(leader).Domain[primary].ByAgent {
+				if !v.Healthy {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	if r := h.route(leader); r.ActiveDomain != primary || r.Epoch != 0 {
+		t.Fatalf("after flapping (up to %d consecutive failures) the route is %+v; want it on %s", maxFailures, r, primary)
+	}
+	if maxFailures >= 3 {
+		t.Logf("an agent saw %d consecutive failures, but never a quorum at once", maxFailures)
+	}
+}
+
+// TestLagBlocksFailoverUntilForced: cluster 2 lacks records; with cluster 1
+// gone the leader does not fail over and says why; a forced manual failover
+// does.
+func TestLagBlocksFailoverUntilForced(t *testing.T) {
+	h := newHarness(t, policyOpts{maxLag: 10})
+	produceTo(t, h.clusters[0], 50)
+	h.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leader := h.leader(ctx)
+	waitFor(t, ctx, "the leader measured a lag of 50", func() bool {
+		l := h.status(leader).Lag[route]
+		return l.Known && l.Records == 50
+	})
+	h.kill(0)
+	waitFor(t, ctx, "the decision says the lag blocks the failover", func() bool {
+		r := h.route(leader)
+		return r.Decision == policy.CodeLagTooHigh
+	})
+	if r := h.route(leader); r.ActiveDomain != primary || !strings.Contains(r.Reason, "50") {
+		t.Fatalf("route %+v; want it on %s with a reason naming the lag of 50", r, primary)
+	}
+	// Unforced, a manual failover waits for the lag to come down.
+	uctx, ucancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	o := h.failover(uctx, leader, agent.FailoverRequest{})
+	ucancel()
+	if o.OK || o.Code != "canceled" {
+		t.Fatalf("unforced failover with a lag of 50 answered %+v; want it still waiting", o)
+	}
+	if r := h.route(leader); r.ActiveDomain != primary {
+		t.Fatalf("an unforced failover flipped the route despite the lag: %+v", r)
+	}
+	o = h.failover(ctx, leader, agent.FailoverRequest{Force: true})
+	if !o.OK {
+		t.Fatalf("forced failover: %+v", o)
+	}
+	h.waitActive(ctx, standby)
+}
+
+func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting until %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+func quietLogger(t *testing.T, name string) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("who", name)
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}

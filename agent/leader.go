@@ -1,0 +1,257 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/turnout/turnout/consensus"
+	"github.com/turnout/turnout/policy"
+	"github.com/turnout/turnout/proxy/config"
+)
+
+// maxManualWait bounds how long a manual failover waits for replication to
+// catch up before it is refused.
+const maxManualWait = 10 * time.Minute
+
+// leaderLoop does the leader's work while this agent leads: it registers
+// the agent's HTTP address, seeds and resumes routes, then decides on every
+// tick and answers manual requests.
+func (a *Agent) leaderLoop(ctx context.Context) error {
+	tick := time.NewTicker(a.policy.Probe.Interval)
+	defer tick.Stop()
+	var ledTerm uint64
+	var waiting []*manualRequest
+	for {
+		leading := a.node.IsLeader()
+		a.metrics.leader(leading, a.node.Term())
+		if leading && a.node.Term() != ledTerm {
+			if err := a.takeOver(ctx); err != nil {
+				a.log.Warn("taking over as leader failed; retrying", "err", err)
+			} else {
+				ledTerm = a.node.Term()
+			}
+		}
+		if !leading {
+			ledTerm = 0
+			for _, r := range waiting {
+				a.answer(r, Outcome{Code: "not-leader", Message: "this agent lost the leadership; send the request again"})
+			}
+			waiting = nil
+		}
+		if leading && ledTerm != 0 {
+			a.measureLag(ctx)
+			a.decide(ctx)
+			waiting = a.retryManual(ctx, waiting)
+		}
+		select {
+		case <-ctx.Done():
+			for _, r := range waiting {
+				a.answer(r, Outcome{Code: "shutdown", Message: "the agent is shutting down"})
+			}
+			return nil
+		case <-tick.C:
+		case r := <-a.requests:
+			if !a.node.IsLeader() {
+				a.answer(r, Outcome{Code: "not-leader", Message: "this agent is not the leader"})
+				continue
+			}
+			waiting = append(waiting, r)
+			waiting = a.retryManual(ctx, waiting)
+		}
+	}
+}
+
+// takeOver makes a new leader current: everything committed is applied, the
+// agent's HTTP address is known to followers, every policy route exists in
+// the state, and a flip a previous leader left unfinished is finished.
+func (a *Agent) takeOver(ctx context.Context) error {
+	if err := a.node.Barrier(ctx); err != nil {
+		return err
+	}
+	if err := a.node.Apply(ctx, consensus.RegisterAgent{Agent: consensus.Agent{ID: a.cfg.ID, HTTP: a.HTTPAddr()}}); err != nil {
+		return err
+	}
+	st := a.node.State()
+	for _, r := range a.policy.Routes {
+		if _, ok := st.Routes[r.Name]; ok {
+			continue
+		}
+		// A new group learns the route's domain and epoch from the gateway
+		// config, so that its first flip carries a newer epoch than the file.
+		cfg, err := config.Load(a.gatewayConfig)
+		if err != nil {
+			return err
+		}
+		gr := cfg.Route(r.Name)
+		if err := a.node.Apply(ctx, consensus.InitRoute{Route: r.Name, Active: gr.StreamingDomain.Name, Epoch: gr.Epoch}); err != nil {
+			return err
+		}
+	}
+	a.log.Info("leading the agents", "term", a.node.Term())
+	for _, r := range a.node.State().Routes {
+		if f := r.InProgress; f != nil {
+			a.log.Warn("resuming a flip the previous leader left unfinished", "route", f.Route, "from", f.From, "to", f.To,
+				"epoch", f.Epoch, "config_written", f.ConfigWritten, "gateways_done", f.GatewaysDone)
+			a.runFlip(ctx, *f)
+		}
+	}
+	return nil
+}
+
+// measureLag records, for each route, how far its other domain is behind
+// the active one. A failed measurement keeps the last known lag: when the
+// active cluster is gone, what it had not replicated is what it had before.
+func (a *Agent) measureLag(ctx context.Context) {
+	if a.policy.Replication.Mode == policy.ModeNone {
+		return
+	}
+	st := a.node.State()
+	for _, r := range a.policy.Routes {
+		rs := st.Routes[r.Name]
+		if rs == nil {
+			continue
+		}
+		mctx, cancel := context.WithTimeout(ctx, a.policy.Probe.Timeout)
+		lag, err := a.lagger.measure(mctx, r.Name, rs.Active, r.Other(rs.Active))
+		cancel()
+		if err != nil {
+			a.log.Debug("replication lag not measured; keeping the last known", "route", r.Name, "err", err)
+			continue
+		}
+		a.metrics.lag.WithLabelValues(r.Name).Set(float64(lag.Records))
+		if err := a.node.Apply(ctx, consensus.ReportLag{Lag: lag}); err != nil {
+			a.log.Debug("lag not recorded", "route", r.Name, "err", err)
+		}
+	}
+}
+
+// decide applies the policy to every route and starts the flips it calls
+// for. Each decision is logged when it changes, with its facts.
+func (a *Agent) decide(ctx context.Context) {
+	st := a.node.State()
+	for _, r := range a.policy.Routes {
+		if st.Routes[r.Name] == nil {
+			continue
+		}
+		d := policy.Decide(st.Input(r.Name, time.Now(), len(a.cfg.Peers)), a.policy)
+		a.noteDecision(d)
+		if d.Flip {
+			if err := a.flip(ctx, d, policy.Request{}); err != nil {
+				a.log.Error("automatic failover not started", "route", d.Route, "err", err)
+			}
+		}
+	}
+}
+
+// decisionReminder is how often an unchanged decision that is not "ok" is
+// logged again, so that a blocked failover stays visible in the logs.
+const decisionReminder = 30 * time.Second
+
+func (a *Agent) noteDecision(d policy.Decision) {
+	a.mu.Lock()
+	prev, seen := a.decisions[d.Route]
+	same := seen && prev.Code == d.Code && prev.From == d.From && prev.To == d.To
+	if same && (d.Code == policy.CodeOK || time.Since(a.decidedAt[d.Route]) < decisionReminder) {
+		a.decisions[d.Route] = d
+		a.mu.Unlock()
+		return
+	}
+	a.decisions[d.Route] = d
+	a.decidedAt[d.Route] = time.Now()
+	a.mu.Unlock()
+	level := slogLevel(d.Code)
+	a.log.Log(context.Background(), level, "decision", "route", d.Route, "code", string(d.Code), "flip", d.Flip,
+		"from", d.From, "to", d.To, "reason", d.Reason, "breached_by", d.Breached, "healthy_by", d.Healthy)
+}
+
+// flip commits a flip to Raft and carries it out. The commit is the point of
+// no return: its epoch is one more than the route's, so of two leaders that
+// race, only one commits, and a stale one can never put the route back.
+func (a *Agent) flip(ctx context.Context, d policy.Decision, req policy.Request) error {
+	st := a.node.State()
+	r := st.Routes[d.Route]
+	f := consensus.StartFlip{
+		Route: d.Route, From: r.Active, To: d.To, Epoch: r.Epoch + 1, Reason: d.Reason,
+		Manual: req.Action != "", Force: req.Force, At: time.Now(), Leader: a.cfg.ID,
+	}
+	start := time.Now()
+	if err := a.node.Apply(ctx, f); err != nil {
+		return err
+	}
+	a.metrics.step("commit", time.Since(start))
+	a.log.Warn("failover committed", "route", f.Route, "from", f.From, "to", f.To, "epoch", f.Epoch,
+		"manual", f.Manual, "force", f.Force, "reason", f.Reason)
+	flip := a.node.State().Routes[d.Route].InProgress
+	if flip == nil {
+		return errors.New("the committed flip is no longer in progress")
+	}
+	return a.runFlip(ctx, *flip)
+}
+
+// runFlip carries a committed flip through from wherever it stands: write
+// the gateway config, then restart the gateways in the policy's order, each
+// confirmed on the new cluster before the next, recording every step.
+func (a *Agent) runFlip(ctx context.Context, f consensus.Flip) (err error) {
+	trigger := "automatic"
+	if f.Manual {
+		trigger = "manual"
+	}
+	defer func() {
+		outcome := consensus.OutcomeDone
+		if err != nil {
+			outcome = consensus.OutcomeFailed
+		}
+		a.metrics.failovers.WithLabelValues(f.Route, outcome, trigger).Inc()
+	}()
+	record := func(step consensus.RecordStep) error {
+		step.Route, step.Epoch, step.At = f.Route, f.Epoch, time.Now()
+		return a.node.Apply(ctx, step)
+	}
+	fail := func(err error) error {
+		a.log.Error("failover stopped", "route", f.Route, "epoch", f.Epoch, "to", f.To, "err", err)
+		if ferr := a.node.Apply(ctx, consensus.FinishFlip{Route: f.Route, Epoch: f.Epoch, Outcome: consensus.OutcomeFailed,
+			Error: err.Error(), At: time.Now()}); ferr != nil {
+			a.log.Error("could not record the failed failover", "route", f.Route, "err", ferr)
+		}
+		return err
+	}
+
+	if !f.ConfigWritten {
+		start := time.Now()
+		changed, err := writeGatewayConfig(a.gatewayConfig, f.Route, f.To, f.Epoch)
+		if err != nil {
+			return fail(fmt.Errorf("writing %s: %w", a.gatewayConfig, err))
+		}
+		a.metrics.step("config", time.Since(start))
+		a.log.Info("gateway config written", "route", f.Route, "domain", f.To, "epoch", f.Epoch,
+			"file", a.gatewayConfig, "changed", changed, "took", time.Since(start))
+		if err := record(consensus.RecordStep{Step: "config-written", ConfigWritten: true}); err != nil {
+			return err // leadership lost: the next leader resumes
+		}
+	}
+	target, source := a.prober.clusterID(f.To), a.prober.clusterID(f.From)
+	for _, gw := range a.policy.Gateways {
+		if slices.Contains(f.GatewaysDone, gw.Name) {
+			continue
+		}
+		start := time.Now()
+		if err := restartGateway(ctx, gw, a.gatewayConfig, f.Route, f.Epoch, target, source); err != nil {
+			return fail(fmt.Errorf("gateway %s: %w (gateways done: %v; the rest were not restarted)", gw.Name, err, f.GatewaysDone))
+		}
+		a.metrics.step("gateway", time.Since(start))
+		a.log.Info("gateway serving the new cluster", "route", f.Route, "gateway", gw.Name, "cluster_id", target, "took", time.Since(start))
+		f.GatewaysDone = append(f.GatewaysDone, gw.Name)
+		if err := record(consensus.RecordStep{Step: "gateway-restarted", GatewayDone: gw.Name}); err != nil {
+			return err
+		}
+	}
+	if err := a.node.Apply(ctx, consensus.FinishFlip{Route: f.Route, Epoch: f.Epoch, Outcome: consensus.OutcomeDone, At: time.Now()}); err != nil {
+		return err
+	}
+	a.log.Warn("failover done", "route", f.Route, "from", f.From, "to", f.To, "epoch", f.Epoch,
+		"took", time.Since(f.StartedAt).Round(time.Millisecond))
+	return nil
+}

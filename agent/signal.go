@@ -1,0 +1,144 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"gopkg.in/yaml.v3"
+
+	"github.com/turnout/turnout/policy"
+	"github.com/turnout/turnout/proxy/config"
+)
+
+// A signal file asks the agents for a failover or a failback. Every agent
+// watches it; the first to rename it to <file>.processing.<agent> has
+// claimed it (a rename is atomic, so on a shared volume exactly one agent
+// wins), hands it to the leader, and leaves the outcome in <file>.done or
+// <file>.failed. An agent that dies holding a claim takes it up again when
+// it restarts.
+
+// signalRetry is how often a claimed request is retried while the agents
+// have no leader, and how often the file is looked for in case an event was
+// missed.
+const signalRetry = 2 * time.Second
+
+func (a *Agent) watchSignal(ctx context.Context) error {
+	dir := filepath.Dir(a.signalFile)
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watching %s: %w", dir, err)
+	}
+	defer w.Close()
+	if err := w.Add(dir); err != nil {
+		return fmt.Errorf("watching the signal file's folder %s: %w", dir, err)
+	}
+	tick := time.NewTicker(signalRetry)
+	defer tick.Stop()
+	for {
+		a.takeSignal(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case ev := <-w.Events:
+			if filepath.Clean(ev.Name) != filepath.Clean(a.signalFile) || !ev.Has(fsnotify.Create|fsnotify.Write) {
+				continue
+			}
+		case err := <-w.Errors:
+			a.log.Warn("signal file watch error", "err", err)
+		}
+	}
+}
+
+// takeSignal claims the signal file if it is there (or resumes this agent's
+// earlier claim) and carries it out. It blocks while the request runs: one
+// request at a time is what an operator expects.
+func (a *Agent) takeSignal(ctx context.Context) {
+	claimed := a.signalFile + ".processing." + a.cfg.ID
+	if err := os.Rename(a.signalFile, claimed); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		a.log.Warn("cannot claim the signal file", "file", a.signalFile, "err", err)
+		return
+	}
+	data, err := os.ReadFile(claimed)
+	if errors.Is(err, fs.ErrNotExist) {
+		return // no request, or another agent claimed it
+	}
+	if err != nil {
+		a.log.Error("cannot read the claimed signal file", "file", claimed, "err", err)
+		return
+	}
+	a.log.Info("signal file claimed", "file", a.signalFile, "request", strings.TrimSpace(string(data)))
+	req, err := policy.ParseSignal(data)
+	if err != nil {
+		a.finishSignal(claimed, data, Outcome{Code: "bad-request",
+			Message: fmt.Sprintf("%s: %v (write failover, failback, or YAML {action, route, to, force})", a.signalFile, err)})
+		return
+	}
+	sum := sha256.Sum256(data)
+	fr := FailoverRequest{Action: string(req.Action), Route: req.Route, To: req.To, Force: req.Force,
+		ID: "signal-" + hex.EncodeToString(sum[:8])}
+	for {
+		o := a.Failover(ctx, fr)
+		switch o.Code {
+		case "no-leader", "not-leader":
+			a.log.Info("signal file waits for a leader", "reason", o.Message)
+			select {
+			case <-ctx.Done():
+				return // the claim stays; this agent resumes it when it restarts
+			case <-time.After(signalRetry):
+			}
+			continue
+		case "canceled", "shutdown":
+			return
+		}
+		a.finishSignal(claimed, data, o)
+		return
+	}
+}
+
+// signalOutcome is what <file>.done and <file>.failed hold.
+type signalOutcome struct {
+	Request string    `yaml:"request"`
+	Outcome string    `yaml:"outcome"`
+	Code    string    `yaml:"code"`
+	Message string    `yaml:"message"`
+	Route   string    `yaml:"route,omitempty"`
+	From    string    `yaml:"from,omitempty"`
+	To      string    `yaml:"to,omitempty"`
+	Epoch   int32     `yaml:"epoch,omitempty"`
+	Leader  string    `yaml:"leader,omitempty"`
+	Agent   string    `yaml:"agent"`
+	At      time.Time `yaml:"at"`
+}
+
+func (a *Agent) finishSignal(claimed string, request []byte, o Outcome) {
+	out := signalOutcome{
+		Request: strings.TrimSpace(string(request)), Outcome: "done", Code: o.Code, Message: o.Message,
+		Route: o.Route, From: o.From, To: o.To, Epoch: o.Epoch, Leader: o.Leader, Agent: a.cfg.ID, At: time.Now().UTC(),
+	}
+	suffix := ".done"
+	if !o.OK {
+		out.Outcome, suffix = "failed", ".failed"
+	}
+	data, err := yaml.Marshal(out)
+	if err == nil {
+		err = config.WriteFileAtomic(a.signalFile+suffix, data)
+	}
+	if err == nil {
+		err = os.Remove(claimed)
+	}
+	if err != nil {
+		a.log.Error("cannot record the signal file's outcome", "file", a.signalFile+suffix, "err", err)
+		return
+	}
+	a.log.Info("signal file answered", "file", a.signalFile+suffix, "ok", o.OK, "code", o.Code, "message", o.Message)
+}

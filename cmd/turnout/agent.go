@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/turnout/turnout/agent"
+	"github.com/turnout/turnout/consensus"
+	"github.com/turnout/turnout/policy"
+	"github.com/turnout/turnout/proxy/config"
+)
+
+func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlags("agent", stderr)
+	id := fs.String("id", "", "this agent's id, one of --peers")
+	policyFile := fs.String("policy", "", "policy file (the same on every agent)")
+	raft := fs.String("raft", "", "Raft address to listen on, host:port")
+	peers := fs.String("peers", "", "every agent's Raft address: a1=host:port,a2=host:port,a3=host:port")
+	dataDir := fs.String("data-dir", "", "folder for the Raft log and snapshots")
+	httpAddr := fs.String("http", "127.0.0.1:8081", "HTTP API address")
+	gwConfig := fs.String("gateway-config", "", "gateway config file (overrides the policy's gatewayConfig)")
+	signalFile := fs.String("signal-file", "", "signal file (overrides the policy's signalFile)")
+	newLogger := logFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	for name, v := range map[string]string{"id": *id, "policy": *policyFile, "raft": *raft, "peers": *peers, "data-dir": *dataDir} {
+		if v == "" {
+			return fmt.Errorf("%w: --%s is required", errUsage, name)
+		}
+	}
+	peerMap, err := consensus.ParsePeers(*peers)
+	if err != nil {
+		return fmt.Errorf("%w: --peers: %v", errUsage, err)
+	}
+	if addr, ok := peerMap[*id]; !ok {
+		return fmt.Errorf("%w: --id %s is not in --peers", errUsage, *id)
+	} else if addr != *raft {
+		return fmt.Errorf("%w: --raft %s differs from this agent's address in --peers (%s)", errUsage, *raft, addr)
+	}
+	log, err := newLogger(stderr)
+	if err != nil {
+		return err
+	}
+	a, err := agent.New(agent.Config{
+		ID: *id, PolicyFile: *policyFile, RaftAddr: *raft, Peers: peerMap, DataDir: *dataDir, HTTPAddr: *httpAddr,
+		GatewayConfig: *gwConfig, SignalFile: *signalFile, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("status", stderr)
+	agentURL := fs.String("agent", "http://127.0.0.1:8081", "an agent's HTTP address")
+	asJSON := fs.Bool("json", false, "print the agent's JSON status as it is")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(baseURL(*agentURL), "/")+"/status", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("asking the agent at %s: %w", *agentURL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := stdout.Write(body)
+		return err
+	}
+	var st agent.Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		return fmt.Errorf("%s did not answer with an agent status: %w", *agentURL, err)
+	}
+	printStatus(stdout, st, time.Now())
+	return nil
+}
+
+// printStatus is the summary for a person: the route first, then why.
+func printStatus(w io.Writer, st agent.Status, now time.Time) {
+	leader := st.Leader
+	if leader == "" {
+		leader = "NONE (no quorum of agents?)"
+	}
+	fmt.Fprintf(w, "Asked agent %s. Leader: %s, term %d.\n\n", st.ID, leader, st.Term)
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROUTE\tACTIVE\tEPOCH\tSTATE\tPOLICY SAYS")
+	for _, r := range st.Routes {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s: %s\n", r.Name, r.ActiveDomain, r.Epoch, strings.ToUpper(r.State), r.Decision, r.Reason)
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DOMAIN\tQUORUM SAYS\tAGENT VIEWS")
+	for _, name := range sorted(st.Domain) {
+		d := st.Domain[name]
+		health := "DOWN"
+		if d.Healthy {
+			health = "healthy"
+		}
+		var views []string
+		for _, id := range sorted(d.ByAgent) {
+			views = append(views, describeView(d.ByAgent[id], now))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, health, strings.Join(views, "; "))
+	}
+	tw.Flush()
+
+	for _, route := range sorted(st.Lag) {
+		l := st.Lag[route]
+		if !l.Known {
+			fmt.Fprintf(w, "\nLag %s: unknown\n", route)
+			continue
+		}
+		fmt.Fprintf(w, "\nLag %s: %d records, measured %s ago (%s)\n", route, l.Records, now.Sub(l.At).Round(time.Second), l.Detail)
+	}
+	if f := st.LastFailover; f != nil {
+		how := "automatic"
+		if f.Manual {
+			how = "manual"
+			if f.Force {
+				how = "manual, forced"
+			}
+		}
+		outcome := "IN PROGRESS at step " + f.Step
+		if !f.FinishedAt.IsZero() {
+			outcome = fmt.Sprintf("%s in %v", strings.ToUpper(f.Outcome), f.FinishedAt.Sub(f.StartedAt).Round(time.Millisecond))
+		}
+		fmt.Fprintf(w, "\nLast failover: %s %s -> %s (epoch %d, %s) at %s by %s: %s.\n  Why: %s\n",
+			f.Route, f.From, f.To, f.Epoch, how, f.StartedAt.Local().Format(time.DateTime), f.Leader, outcome, f.Reason)
+		if f.Error != "" {
+			fmt.Fprintf(w, "  Error: %s\n", f.Error)
+		}
+		if len(f.GatewaysDone) > 0 {
+			fmt.Fprintf(w, "  Gateways on the new cluster: %s\n", strings.Join(f.GatewaysDone, ", "))
+		}
+	}
+}
+
+func describeView(v policy.View, now time.Time) string {
+	age := now.Sub(v.At).Round(time.Second)
+	if v.Healthy {
+		return fmt.Sprintf("%s ok (%d brokers, %dms, %s ago)", v.Agent, v.Brokers, v.LatencyMillis, age)
+	}
+	return fmt.Sprintf("%s FAILING x%d (%s, %s ago)", v.Agent, v.ConsecutiveFailures, v.Error, age)
+}
+
+func sorted[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func baseURL(s string) string {
+	if strings.Contains(s, "://") {
+		return s
+	}
+	return "http://" + s
+}
+
+func runFailover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return manual(ctx, "failover", args, stdout, stderr)
+}
+
+func runFailback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return manual(ctx, "failback", args, stdout, stderr)
+}
+
+// manual asks for a failover or failback, through an agent's API or the
+// signal file, and waits for the outcome.
+func manual(ctx context.Context, action string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags(action, stderr)
+	route := fs.String("route", "", "route to switch (default: the only route)")
+	to := fs.String("to", "", "domain to switch to (failover only; default: the route's other domain)")
+	force := fs.Bool("force", false, "skip the health and replication-lag checks")
+	agentURL := fs.String("agent", "", "ask this agent's HTTP API instead of writing the signal file")
+	signalFile := fs.String("signal-file", "", "signal file to write (default: the policy's signalFile)")
+	policyFile := fs.String("policy", "", "policy file, to find the signal file")
+	wait := fs.Duration("wait", 15*time.Minute, "how long to wait for the outcome")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if action == "failback" && *to != "" {
+		return fmt.Errorf("%w: failback always goes to the route's primary; --to is for failover", errUsage)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *wait)
+	defer cancel()
+	req := agent.FailoverRequest{Action: action, Route: *route, To: *to, Force: *force}
+	var o agent.Outcome
+	if *agentURL != "" {
+		url := strings.TrimRight(baseURL(*agentURL), "/") + "/failover"
+		if err := postOutcome(ctx, url, req, &o); err != nil {
+			return err
+		}
+	} else {
+		path := *signalFile
+		if path == "" && *policyFile != "" {
+			pol, err := policy.Load(*policyFile)
+			if err != nil {
+				return err
+			}
+			path = pol.SignalFile
+		}
+		if path == "" {
+			return fmt.Errorf("%w: name the signal file with --signal-file or --policy, or an agent with --agent", errUsage)
+		}
+		var err error
+		if o, err = writeSignal(ctx, path, req, stdout); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "%s %s: %s\n", action, strings.ToUpper(o.Code), o.Message)
+	if !o.OK {
+		return errors.New(action + " was not carried out")
+	}
+	return nil
+}
+
+func postOutcome(ctx context.Context, url string, req agent.FailoverRequest, o *agent.Outcome) error {
+	body, _ := json.Marshal(req)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(body)))
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		return fmt.Errorf("asking %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(o); err != nil {
+		return fmt.Errorf("%s answered %d, not an outcome: %w", url, resp.StatusCode, err)
+	}
+	return nil
+}
+
+// writeSignal writes the request to the signal file and waits for an agent to
+// answer it in <file>.done or <file>.failed.
+func writeSignal(ctx context.Context, path string, req agent.FailoverRequest, stdout io.Writer) (agent.Outcome, error) {
+	data, err := yaml.Marshal(map[string]any{"action": req.Action, "route": req.Route, "to": req.To, "force": req.Force})
+	if err != nil {
+		return agent.Outcome{}, err
+	}
+	written := time.Now()
+	if err := config.WriteFileAtomic(path, data); err != nil {
+		return agent.Outcome{}, fmt.Errorf("writing the signal file: %w", err)
+	}
+	fmt.Fprintf(stdout, "wrote %s; waiting for the agents (up to the --wait limit)...\n", path)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, suffix := range []string{".done", ".failed"} {
+			fi, err := os.Stat(path + suffix)
+			if err != nil || fi.ModTime().Before(written.Add(-time.Second)) {
+				continue
+			}
+			out, err := os.ReadFile(path + suffix)
+			if err != nil {
+				return agent.Outcome{}, err
+			}
+			var o struct {
+				Code    string `yaml:"code"`
+				Message string `yaml:"message"`
+			}
+			if err := yaml.Unmarshal(out, &o); err != nil {
+				return agent.Outcome{}, fmt.Errorf("%s: %w", path+suffix, err)
+			}
+			return agent.Outcome{OK: suffix == ".done", Code: o.Code, Message: o.Message}, nil
+		}
+		select {
+		case <-ctx.Done():
+			if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+				return agent.Outcome{}, fmt.Errorf("no agent took %s in time: are the agents running and watching it?", path)
+			}
+			return agent.Outcome{}, fmt.Errorf("an agent took %s but did not answer in time; see `turnout status`", path)
+		case <-tick.C:
+		}
+	}
+}
