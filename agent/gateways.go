@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -21,53 +20,13 @@ import (
 	"github.com/turnout/turnout/proxy/config"
 )
 
-// writeGatewayConfig points a route at a domain in the gateway config file,
-// atomically, changing nothing else. The file's own epoch guards it: a
-// writer with an older epoch than the file's is refused, so a stale leader
-// can never put a route back.
-func writeGatewayConfig(path, route, domain string, epoch int32) (changed bool, err error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return false, fmt.Errorf("reading the gateway config: %w", err)
-	}
-	cfg, err := config.Parse(path, data)
-	if err != nil {
-		return false, err
-	}
-	r := cfg.Route(route)
-	if r == nil {
-		return false, fmt.Errorf("%s has no route %q", path, route)
-	}
-	d := cfg.Domain(domain)
-	if d == nil {
-		return false, fmt.Errorf("%s has no streaming domain %q", path, domain)
-	}
-	if r.StreamingDomain.Name == domain && r.Epoch == epoch {
-		return false, nil // written already, by us or a leader before us
-	}
-	// Keep the listener the route used if the new domain has one by that
-	// id (the usual setup names them alike), else take the domain's first.
-	id := r.StreamingDomain.BootstrapServerID
-	if d.BootstrapServer(id) == nil {
-		id = d.KafkaCluster.BootstrapServers[0].ID
-	}
-	out, err := config.SetRoute(data, route, domain, id, epoch)
-	if err != nil {
-		return false, err
-	}
-	if err := config.WriteFileAtomic(path, out); err != nil {
-		return false, err
-	}
-	return true, nil
-}
-
 // restartGateway restarts one gateway and confirms it serves the route from
 // the cluster with id clusterID (and, for Turnout gateways, at the epoch).
-func restartGateway(ctx context.Context, gw policy.Gateway, gwConfig, route string, epoch int32, clusterID, fromClusterID string) error {
+func restartGateway(ctx context.Context, gw policy.Gateway, gwConfig, route, domain string, epoch int32, clusterID, fromClusterID string) error {
 	ctx, cancel := context.WithTimeout(ctx, gw.Timeout)
 	defer cancel()
 	if gw.Admin != "" {
-		return restartByAdmin(ctx, strings.TrimRight(gw.Admin, "/"), route, epoch, clusterID)
+		return restartByAdmin(ctx, strings.TrimRight(gw.Admin, "/"), route, domain, epoch, clusterID)
 	}
 	cmd := exec.CommandContext(ctx, gw.RestartCommand[0], gw.RestartCommand[1:]...)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -76,10 +35,13 @@ func restartGateway(ctx context.Context, gw policy.Gateway, gwConfig, route stri
 	return confirmThroughRoute(ctx, gwConfig, route, fromClusterID)
 }
 
-func restartByAdmin(ctx context.Context, admin, route string, epoch int32, clusterID string) error {
+// restartByAdmin tells a Turnout gateway the route's new domain and epoch:
+// it writes them into its own config file (so gateways need not share the
+// agents' file) and restarts; then its status must show the new cluster.
+func restartByAdmin(ctx context.Context, admin, route, domain string, epoch int32, clusterID string) error {
 	var st proxy.StatusResponse
-	err := adminCall(ctx, http.MethodPost, admin+"/restart", &st)
-	if err != nil {
+	body := proxy.RestartRequest{Routes: []proxy.RouteSwitch{{Name: route, Domain: domain, Epoch: epoch}}}
+	if err := adminCall(ctx, http.MethodPost, admin+"/restart", body, &st); err != nil {
 		return err
 	}
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -102,7 +64,7 @@ func restartByAdmin(ctx context.Context, admin, route string, epoch int32, clust
 		case <-tick.C:
 		}
 		st = proxy.StatusResponse{}
-		if err := adminCall(ctx, http.MethodGet, admin+"/status", &st); err != nil && ctx.Err() == nil {
+		if err := adminCall(ctx, http.MethodGet, admin+"/status", nil, &st); err != nil && ctx.Err() == nil {
 			continue // a restarting gateway may not answer for a moment
 		}
 	}
@@ -120,8 +82,16 @@ func describeRoutes(st proxy.StatusResponse, route string) string {
 	return "route not served"
 }
 
-func adminCall(ctx context.Context, method, url string, into *proxy.StatusResponse) error {
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+func adminCall(ctx context.Context, method, url string, body any, into *proxy.StatusResponse) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return err
 	}
@@ -130,9 +100,9 @@ func adminCall(ctx context.Context, method, url string, into *proxy.StatusRespon
 		return fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err := json.Unmarshal(body, into); err != nil {
-		return fmt.Errorf("%s %s: %d, not a gateway status: %s", method, url, resp.StatusCode, bytes.TrimSpace(body))
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err := json.Unmarshal(answer, into); err != nil {
+		return fmt.Errorf("%s %s: %d, not a gateway status: %s", method, url, resp.StatusCode, bytes.TrimSpace(answer))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s %s: %d: %s", method, url, resp.StatusCode, into.Error)

@@ -221,7 +221,7 @@ func (a *Agent) runFlip(ctx context.Context, f consensus.Flip) (err error) {
 
 	if !f.ConfigWritten {
 		start := time.Now()
-		changed, err := writeGatewayConfig(a.gatewayConfig, f.Route, f.To, f.Epoch)
+		changed, err := config.SwitchRoute(a.gatewayConfig, f.Route, f.To, f.Epoch)
 		if err != nil {
 			return fail(fmt.Errorf("writing %s: %w", a.gatewayConfig, err))
 		}
@@ -238,7 +238,7 @@ func (a *Agent) runFlip(ctx context.Context, f consensus.Flip) (err error) {
 			continue
 		}
 		start := time.Now()
-		if err := restartGateway(ctx, gw, a.gatewayConfig, f.Route, f.Epoch, target, source); err != nil {
+		if err := restartGateway(ctx, gw, a.gatewayConfig, f.Route, f.To, f.Epoch, target, source); err != nil {
 			return fail(fmt.Errorf("gateway %s: %w (gateways done: %v; the rest were not restarted)", gw.Name, err, f.GatewaysDone))
 		}
 		a.metrics.step("gateway", time.Since(start))

@@ -3,10 +3,26 @@ package proxy
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/turnout/turnout/proxy/config"
 )
+
+// RestartRequest is the optional body of POST /restart: routes to switch
+// before the configuration is read again.
+type RestartRequest struct {
+	Routes []RouteSwitch `json:"routes,omitempty"`
+}
+
+// RouteSwitch points a route at a domain at an epoch.
+type RouteSwitch struct {
+	Name   string `json:"name"`
+	Domain string `json:"domain"`
+	Epoch  int32  `json:"epoch"`
+}
 
 // StatusResponse is the body of GET /status and POST /restart.
 type StatusResponse struct {
@@ -19,7 +35,8 @@ type StatusResponse struct {
 //	GET  /healthz  200 once every route listener is up
 //	GET  /status   what each route serves
 //	GET  /metrics  Prometheus text
-//	POST /restart  re-read the configuration and serve it
+//	POST /restart  switch the routes in the body (if any), then re-read
+//	               the configuration and serve it
 func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -33,10 +50,20 @@ func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 		writeJSON(w, http.StatusOK, StatusResponse{Routes: g.Status()})
 	})
 	mux.HandleFunc("POST /restart", func(w http.ResponseWriter, r *http.Request) {
-		if err := g.Restart(r.Context()); err != nil {
+		var req RestartRequest
+		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+			writeJSON(w, http.StatusBadRequest, StatusResponse{Routes: g.Status(), Error: "request body: " + err.Error()})
+			return
+		}
+		if err := g.Switch(r.Context(), req.Routes); err != nil {
 			// The old configuration is still being served.
 			code := http.StatusInternalServerError
-			if errors.Is(err, ErrInvalidConfig) {
+			switch {
+			case errors.Is(err, config.ErrStaleEpoch):
+				code = http.StatusConflict
+			case errors.Is(err, ErrInvalidConfig):
 				code = http.StatusUnprocessableEntity
 			}
 			writeJSON(w, code, StatusResponse{Routes: g.Status(), Error: err.Error()})

@@ -146,6 +146,24 @@ func (g *Gateway) Restart(ctx context.Context) error {
 	return nil
 }
 
+// Switch writes route switches into the configuration file, atomically and
+// refusing any older than the file (config.ErrStaleEpoch), then restarts.
+// The agents send their switches this way, so that each gateway keeps its
+// own file.
+func (g *Gateway) Switch(ctx context.Context, switches []RouteSwitch) error {
+	for _, sw := range switches {
+		changed, err := config.SwitchRoute(g.path, sw.Name, sw.Domain, sw.Epoch)
+		if err != nil {
+			g.metrics.restarts.WithLabelValues("refused").Inc()
+			return fmt.Errorf("switching route %s to %s at epoch %d: %w", sw.Name, sw.Domain, sw.Epoch, err)
+		}
+		if changed {
+			g.log.Info("route switched in the config file", "route", sw.Name, "domain", sw.Domain, "epoch", sw.Epoch, "file", g.path)
+		}
+	}
+	return g.Restart(ctx)
+}
+
 // apply makes cfg the served configuration. Listeners are opened before
 // anything is switched, so a port that cannot be bound leaves the old
 // configuration serving untouched.

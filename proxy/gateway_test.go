@@ -25,6 +25,7 @@ import (
 
 	"github.com/turnout/turnout/internal/testnet"
 	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/config"
 )
 
 const topic = "orders"
@@ -364,6 +365,44 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 	resp, err := http.Get(b.admin.URL + "/healthz")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz after bad frames: %v %v", resp, err)
+	}
+}
+
+// TestRestartWithSwitch: POST /restart can carry the switch, which the
+// gateway writes into its own file; an older epoch than the file's is
+// refused with 409 and changes nothing.
+func TestRestartWithSwitch(t *testing.T) {
+	b := newBed(t)
+	post := func(body string) (int, proxy.StatusResponse) {
+		t.Helper()
+		resp, err := http.Post(b.admin.URL+"/restart", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st proxy.StatusResponse
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, st
+	}
+	code, st := post(`{"routes":[{"name":"switchover-route","domain":"kafka2-domain","epoch":3}]}`)
+	if code != http.StatusOK || st.Routes[0].Domain != "kafka2-domain" || st.Routes[0].ConfigEpoch != 3 || st.Routes[0].ClusterID != "cluster-2" {
+		t.Fatalf("switch answered %d %+v", code, st)
+	}
+	cfg, err := config.Load(b.path)
+	if err != nil || cfg.Routes[0].StreamingDomain.Name != "kafka2-domain" || cfg.Routes[0].Epoch != 3 {
+		t.Fatalf("the file after the switch: %+v %v", cfg, err)
+	}
+	code, st = post(`{"routes":[{"name":"switchover-route","domain":"kafka1-domain","epoch":2}]}`)
+	if code != http.StatusConflict || !strings.Contains(st.Error, "stale") || st.Routes[0].Domain != "kafka2-domain" {
+		t.Fatalf("a stale switch answered %d %+v; want 409 and the route left on kafka2-domain", code, st)
+	}
+	if code, st = post(`{"routes":[{"name":"nope","domain":"kafka1-domain","epoch":9}]}`); code == http.StatusOK {
+		t.Fatalf("a switch of an unknown route answered %d %+v", code, st)
+	}
+	if code, _ = post(`{"bogus":1}`); code != http.StatusBadRequest {
+		t.Fatalf("an unknown field answered %d, want 400", code)
 	}
 }
 

@@ -122,6 +122,43 @@ func sameSettings(a, b *Gateway) bool {
 	return erra == nil && errb == nil && bytes.Equal(ya, yb)
 }
 
+// SwitchRoute points a route of the config file at path to a domain at an
+// epoch, atomically, changing nothing else; it reports whether the file
+// changed (it has not if the route is there already). The route keeps its
+// bootstrap server id if the new domain has one by that id (the usual setup
+// names listeners alike), else takes the domain's first. A writer with an
+// epoch older than the file's is refused with ErrStaleEpoch.
+func SwitchRoute(path, route, domain string, epoch int32) (changed bool, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false, fmt.Errorf("reading the gateway config: %w", err)
+	}
+	cfg, err := Parse(path, data)
+	if err != nil {
+		return false, err
+	}
+	r := cfg.Route(route)
+	if r == nil {
+		return false, fmt.Errorf("%s has no route %q", path, route)
+	}
+	d := cfg.Domain(domain)
+	if d == nil {
+		return false, fmt.Errorf("%s has no streaming domain %q", path, domain)
+	}
+	if r.StreamingDomain.Name == domain && r.Epoch == epoch {
+		return false, nil
+	}
+	id := r.StreamingDomain.BootstrapServerID
+	if d.BootstrapServer(id) == nil {
+		id = d.KafkaCluster.BootstrapServers[0].ID
+	}
+	out, err := SetRoute(data, route, domain, id, epoch)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	return true, WriteFileAtomic(path, out)
+}
+
 // WriteFileAtomic replaces the file at path with data so that readers see
 // either the old file or the new one, even across a crash: it writes a
 // temporary file in the same directory, syncs it, renames it over path and
