@@ -1,13 +1,21 @@
-# Turnout: the two commands a newcomer needs are `make demo` (when it lands)
-# and `make test`; everything else is for developers.
+# Turnout: the two commands a newcomer needs are `make demo` and `make test`;
+# everything else is for developers.
 GO      ?= go
 BIN     := bin/turnout
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: build test test-short vet bench fuzz clean e2e e2e-deps
+.PHONY: build demo test test-short vet bench fuzz clean e2e e2e-deps
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/turnout
+
+# The whole story on one machine, in under a minute, needing only Go: two
+# in-process Kafka clusters, a gateway, three agents, a producer and a
+# consumer; cluster 1 dies, the route fails over, comes back, fails back.
+# DEMO_FLAGS passes flags on, e.g. DEMO_FLAGS=--keep.
+DEMO_FLAGS ?=
+demo: build
+	$(BIN) demo $(DEMO_FLAGS)
 
 vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }

@@ -1,5 +1,5 @@
-// Command turnout is the Turnout binary: the Kafka gateway, and (as they
-// land) the failover agents and the operator's commands.
+// Command turnout is the Turnout binary: the Kafka gateway, the failover
+// agents, the operator's commands, and the demo.
 package main
 
 import (
@@ -34,6 +34,8 @@ var commands = []command{
 	{"failback", "[--route NAME] [--force] [--agent URL | --signal-file FILE | --policy FILE]",
 		"switch a route back to its primary and wait for the outcome", runFailback},
 	{"validate", "gateway.yaml [policy.yaml]", "check configuration files and print the gateway's port plan", runValidate},
+	{"demo", "[--seed-rate 200] [--kill-after 10s] [--keep]",
+		"two in-process clusters, a gateway, three agents: a failover and a failback on screen, in under a minute", runDemo},
 	{"version", "", "print the version", runVersion},
 }
 
