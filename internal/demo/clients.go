@@ -67,7 +67,9 @@ func (l *ledger) produce(ctx context.Context, cl *kgo.Client, rate int) {
 			n := seq
 			seq++
 			l.produced.Add(1)
-			rec := &kgo.Record{Topic: topic, Value: []byte(strconv.FormatInt(n, 10))}
+			// Keyed, so the records spread over every partition.
+			v := []byte(strconv.FormatInt(n, 10))
+			rec := &kgo.Record{Topic: topic, Key: v, Value: v}
 			cl.Produce(context.Background(), rec, func(_ *kgo.Record, err error) { l.ack(n, err) })
 		}
 	}

@@ -398,13 +398,14 @@ func (d *demo) serving() proxy.RouteStatus {
 func (d *demo) startClients() error {
 	boot := loopback(d.gwPort)
 	var err error
-	d.producer, err = kgo.NewClient(kgo.SeedBrokers(boot), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
+	d.producer, err = kgo.NewClient(kgo.SeedBrokers(boot), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.WithLogger(kgoLogger{d.log.With("component", "producer")}))
 	if err != nil {
 		return err
 	}
 	d.cons, err = kgo.NewClient(kgo.SeedBrokers(boot), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
-		kgo.AutoCommitInterval(250*time.Millisecond))
+		kgo.AutoCommitInterval(250*time.Millisecond), kgo.WithLogger(kgoLogger{d.log.With("component", "consumer")}))
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // logEvent is a component's log record the demo shows on screen.
@@ -79,4 +81,24 @@ func (t *tap) WithGroup(name string) slog.Handler {
 	c := *t
 	c.next = t.next.WithGroup(name)
 	return &c
+}
+
+// kgoLogger writes a franz-go client's log to the demo's log file, so the
+// clients' side of a switch (reconnects, retries, rebalances) can be read
+// next to the gateway's and the agents'.
+type kgoLogger struct{ log *slog.Logger }
+
+func (l kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+
+func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	lv := slog.LevelInfo
+	switch level {
+	case kgo.LogLevelError:
+		lv = slog.LevelError
+	case kgo.LogLevelWarn:
+		lv = slog.LevelWarn
+	case kgo.LogLevelDebug:
+		lv = slog.LevelDebug
+	}
+	l.log.Log(context.Background(), lv, msg, keyvals...)
 }
