@@ -171,7 +171,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		start("signal file", a.watchSignal)
 	}
 	a.log.Info("agent running", "raft", a.cfg.RaftAddr, "http", a.HTTPAddr(), "policy", a.policy.File,
-		"gateway_config", a.gatewayConfig, "signal_file", a.signalFile)
+		"gateway_config", a.gatewayConfig, "signal_file", a.signalFile,
+		"bootstrapped", a.node.Bootstrapped()) // false: it rejoined from its data dir
 	<-ctx.Done()
 	wg.Wait()
 	a.lagger.close()

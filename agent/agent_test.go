@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -561,4 +562,211 @@ func quietLogger(t *testing.T, name string) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("who", name)
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// TestLeaderDiesMidRunbook: the leader commits a flip and writes the gateway
+// config, then dies while it restarts the gateway; the new leader finishes
+// the same flip.
+func TestLeaderDiesMidRunbook(t *testing.T) {
+	var once sync.Once
+	hold := make(chan struct{})
+	reached := make(chan struct{})
+	var h *harness
+	// The gateway's admin API behind a door that keeps the first restart
+	// waiting, as a slow gateway would.
+	door := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			first := false
+			once.Do(func() { first = true })
+			if first {
+				close(reached)
+				select {
+				case <-hold:
+				case <-r.Context().Done():
+				}
+				http.Error(w, "the leader went away", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		h.gwAdmin.Config.Handler.ServeHTTP(w, r)
+	}))
+	defer door.Close()
+	defer close(hold)
+	h = newHarness(t, policyOpts{gatewayAdmin: door.URL})
+	h.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	first := h.leader(ctx)
+	waitFor(t, ctx, "the leader measured the lag", func() bool { return h.status(first).Lag[route].Known })
+
+	h.kill(0)
+	select {
+	case <-reached:
+	case <-ctx.Done():
+		t.Fatal("the leader never restarted the gateway")
+	}
+	if r := h.route(first); r.State != "switching" || r.Flip == nil || !r.Flip.ConfigWritten {
+		t.Fatalf("while the gateway restart hangs the route is %+v; want switching with the config written", r)
+	}
+	h.stop(first)
+	next := h.leader(ctx)
+	if next == first {
+		t.Fatalf("leader %s still leads after it stopped", first)
+	}
+	h.waitActive(ctx, standby)
+	r := h.route(next)
+	if r.Epoch != 1 || r.Flip.Leader != first || r.Flip.Outcome != "done" || !slices.Contains(r.Flip.GatewaysDone, "gw-1") {
+		t.Fatalf("after the new leader %s finished: %+v", next, r.Flip)
+	}
+	if st := h.gw.Status(); st[0].ClusterID != "cluster-2" || st[0].ConfigEpoch != 1 {
+		t.Errorf("gateway serves %+v, want cluster-2 at epoch 1", st[0])
+	}
+}
+
+// TestStaleFlipIsRefused: a flip that does not carry the route's next epoch,
+// as a leader acting on an old state would send, is refused and changes
+// nothing.
+func TestStaleFlipIsRefused(t *testing.T) {
+	h := newHarness(t, policyOpts{})
+	h.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	leader := h.leader(ctx)
+	waitFor(t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
+	for _, epoch := range []int32{0, 2} {
+		body := fmt.Sprintf(`{"type":"StartFlip","cmd":{"route":%q,"from":%q,"to":%q,"epoch":%d,"reason":"stale leader","at":"2020-01-01T00:00:00Z","leader":"old"}}`,
+			route, primary, standby, epoch)
+		resp, err := http.Post("http://"+h.agents[leader].a.HTTPAddr()+"/v1/apply", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusConflict || !strings.Contains(string(msg), "stale epoch") {
+			t.Errorf("a flip at epoch %d answered %d %s; want 409 naming the stale epoch", epoch, resp.StatusCode, msg)
+		}
+	}
+	if r := h.route(leader); r.ActiveDomain != primary || r.Epoch != 0 {
+		t.Fatalf("after stale flips the route is %+v", r)
+	}
+	// The gateway config guards itself the same way.
+	if _, err := config.SwitchRoute(h.gwPath, route, standby, 0); err != nil {
+		t.Fatalf("switching at the file's own epoch: %v", err)
+	}
+	if _, err := config.SwitchRoute(h.gwPath, route, primary, -1); !errors.Is(err, config.ErrStaleEpoch) {
+		t.Fatalf("a write with an older epoch than the file's: %v, want ErrStaleEpoch", err)
+	}
+}
+
+// TestNoAutomaticFailbackButSignalFile: after a failover, cluster 1 comes
+// back; the agents do not fail back on their own, and a failback written to
+// the signal file is carried out and answered in signal.done.
+func TestNoAutomaticFailbackButSignalFile(t *testing.T) {
+	h := newHarness(t, policyOpts{})
+	h.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leader := h.leader(ctx)
+	waitFor(t, ctx, "the leader measured the lag", func() bool { return h.status(leader).Lag[route].Known })
+	ports := h.ports(0)
+	h.kill(0)
+	h.waitActive(ctx, standby)
+
+	h.startCluster(0, ports)
+	waitFor(t, ctx, "every agent sees cluster 1 healthy again for 3 probes", func() bool {
+		st := h.status(h.leader(ctx))
+		healthy := 0
+		for _, v := range st.Domain[primary].ByAgent {
+			if v.Healthy && v.At.After(time.Now().Add(-time.Second)) {
+				healthy++
+			}
+		}
+		return healthy == 3 && h.route(st.ID).Decision == policy.CodeOK
+	})
+	if r := h.route(leader); r.ActiveDomain != standby || r.Epoch != 1 {
+		t.Fatalf("the route moved by itself: %+v", r)
+	}
+
+	if err := os.WriteFile(h.signal, []byte("failback\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.waitActive(ctx, primary)
+	var done []byte
+	waitFor(t, ctx, "signal.done is written", func() bool {
+		var err error
+		done, err = os.ReadFile(h.signal + ".done")
+		return err == nil
+	})
+	if !strings.Contains(string(done), "outcome: done") || !strings.Contains(string(done), "request: failback") {
+		t.Errorf("signal.done says:\n%s", done)
+	}
+	if _, err := os.Stat(h.signal); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the signal file is still there: %v", err)
+	}
+	if d, epoch := h.gatewayDomain(); d != primary || epoch != 2 {
+		t.Errorf("gateway config serves %s at epoch %d, want %s at 2", d, epoch, primary)
+	}
+	if r := h.route(leader); !r.Flip.Manual {
+		t.Errorf("the failback is not recorded as manual: %+v", r.Flip)
+	}
+}
+
+// TestBadSignalFile: a signal file that asks for nothing sensible is
+// answered in signal.failed, and nothing moves.
+func TestBadSignalFile(t *testing.T) {
+	h := newHarness(t, policyOpts{})
+	h.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	leader := h.leader(ctx)
+	waitFor(t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
+	if err := os.WriteFile(h.signal, []byte("action: explode\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var failed []byte
+	waitFor(t, ctx, "signal.failed is written", func() bool {
+		var err error
+		failed, err = os.ReadFile(h.signal + ".failed")
+		return err == nil
+	})
+	if !strings.Contains(string(failed), "outcome: failed") || !strings.Contains(string(failed), "explode") {
+		t.Errorf("signal.failed says:\n%s", failed)
+	}
+	if r := h.route(leader); r.ActiveDomain != primary || r.Epoch != 0 {
+		t.Errorf("a bad signal file moved the route: %+v", r)
+	}
+}
+
+// TestGatewayRestartFails: the second gateway in the policy does not come
+// back; the runbook stops there and the status says which gateways serve the
+// new cluster and what failed.
+func TestGatewayRestartFails(t *testing.T) {
+	dead := "http://127.0.0.1:" + strconv.Itoa(testnet.FreePorts(t, 1))
+	h := newHarness(t, policyOpts{gatewayExtras: fmt.Sprintf("  - name: gw-2\n    admin: %s\n    timeout: 1s\n", dead)})
+	h.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leader := h.leader(ctx)
+	waitFor(t, ctx, "the leader measured the lag", func() bool { return h.status(leader).Lag[route].Known })
+	h.kill(0)
+	waitFor(t, ctx, "the flip is reported failed", func() bool { return h.route(h.leader(ctx)).State == "failed" })
+	r := h.route(h.leader(ctx))
+	if r.ActiveDomain != standby || r.Flip.Outcome != "failed" || !strings.Contains(r.Flip.Error, "gw-2") ||
+		!slices.Equal(r.Flip.GatewaysDone, []string{"gw-1"}) {
+		t.Fatalf("failed flip reported as %+v", r.Flip)
+	}
+	if st := h.gw.Status(); st[0].ClusterID != "cluster-2" {
+		t.Errorf("gw-1 serves %+v, want cluster-2", st[0])
+	}
+}
+
+// ports returns the ports cluster i listens on.
+func (h *harness) ports(i int) []int {
+	var ports []int
+	for _, a := range h.clusters[i].ListenAddrs() {
+		_, p, _ := net.SplitHostPort(a)
+		n, _ := strconv.Atoi(p)
+		ports = append(ports, n)
+	}
+	return ports
 }

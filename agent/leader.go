@@ -211,6 +211,12 @@ func (a *Agent) runFlip(ctx context.Context, f consensus.Flip) (err error) {
 		return a.node.Apply(ctx, step)
 	}
 	fail := func(err error) error {
+		if ctx.Err() != nil {
+			// This agent is stopping, not the failover: the next leader
+			// resumes it from the steps recorded.
+			a.log.Warn("failover left to the next leader", "route", f.Route, "epoch", f.Epoch, "step", f.Step, "err", err)
+			return err
+		}
 		a.log.Error("failover stopped", "route", f.Route, "epoch", f.Epoch, "to", f.To, "err", err)
 		if ferr := a.node.Apply(ctx, consensus.FinishFlip{Route: f.Route, Epoch: f.Epoch, Outcome: consensus.OutcomeFailed,
 			Error: err.Error(), At: time.Now()}); ferr != nil {

@@ -246,3 +246,203 @@ func gatewayYAML(cluster1, cluster2 string, port, domain int, epoch int32) strin
     drainTimeout: 2s
 `, cluster1, cluster2, port, epoch, domain)
 }
+
+// proc is a turnout process started by a test.
+type proc struct {
+	cmd  *exec.Cmd
+	logs *bytes.Buffer
+	done chan error
+}
+
+func startTurnout(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(binary, args...), logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("turnout %s:\n%s", strings.Join(args, " "), p.logs.String())
+		}
+	})
+	return p
+}
+
+// kill kills the process with SIGKILL and waits for it.
+func (p *proc) kill() {
+	p.cmd.Process.Kill()
+	err := <-p.done
+	p.done <- err // for the cleanup
+}
+
+// stop sends SIGTERM and wants a clean exit.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup
+		if err != nil {
+			t.Errorf("%s exited with %v after SIGTERM", p.cmd.Args[1], err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Errorf("%s did not exit after SIGTERM", p.cmd.Args[1])
+	}
+}
+
+// TestAgentProcesses runs the agents as operators do: three processes of the
+// binary and a gateway; one agent is killed and restarted from its data
+// dir; a failover through an agent's API and a failback through the signal
+// file, each waited for by the CLI; then everything stops on SIGTERM.
+func TestAgentProcesses(t *testing.T) {
+	var clusters [2]*kfake.Cluster
+	for i := range clusters {
+		c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(1, "orders"), kfake.ClusterID(fmt.Sprintf("cluster-%d", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clusters[i] = c
+	}
+	dir := t.TempDir()
+	gwPath := filepath.Join(dir, "gateway.yaml")
+	port := testnet.FreePorts(t, 4)
+	os.WriteFile(gwPath, []byte(gatewayYAML(strings.Join(clusters[0].ListenAddrs(), ","), strings.Join(clusters[1].ListenAddrs(), ","), port, 1, 0)), 0o644)
+	admin := "127.0.0.1:" + strconv.Itoa(testnet.FreePorts(t, 1))
+	gw := startTurnout(t, "gateway", "--config", gwPath, "--admin", admin)
+
+	signalFile := filepath.Join(dir, "signal")
+	polPath := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(polPath, []byte(fmt.Sprintf(`routes:
+  - {name: switchover-route, primary: kafka1-domain, standby: kafka2-domain}
+probe: {interval: 300ms, timeout: 500ms}
+replication: {mode: none}
+gateways:
+  - {name: gw-1, admin: "http://%s"}
+gatewayConfig: %s
+signalFile: %s
+`, admin, gwPath, signalFile)), 0o644)
+	if out, errOut, code := turnout(t, "validate", gwPath, polPath); code != 0 {
+		t.Fatalf("validate: %s %s", out, errOut)
+	}
+
+	ids := []string{"a1", "a2", "a3"}
+	raft, httpAddr := map[string]string{}, map[string]string{}
+	var peers []string
+	for _, id := range ids {
+		raft[id] = "127.0.0.1:" + strconv.Itoa(testnet.FreePorts(t, 1))
+		httpAddr[id] = "127.0.0.1:" + strconv.Itoa(testnet.FreePorts(t, 1))
+		peers = append(peers, id+"="+raft[id])
+	}
+	agents := map[string]*proc{}
+	start := func(id string) {
+		agents[id] = startTurnout(t, "agent", "--id", id, "--policy", polPath, "--raft", raft[id],
+			"--peers", strings.Join(peers, ","), "--data-dir", filepath.Join(dir, id), "--http", httpAddr[id])
+	}
+	for _, id := range ids {
+		start(id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	status := func(id string) (agentStatus, bool) {
+		resp, err := hc.Get("http://" + httpAddr[id] + "/status")
+		if err != nil {
+			return agentStatus{}, false
+		}
+		defer resp.Body.Close()
+		var st agentStatus
+		return st, json.NewDecoder(resp.Body).Decode(&st) == nil
+	}
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("timed out waiting until %s", what)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	var leader string
+	waitUntil("the agents elect a leader and see both domains", func() bool {
+		st, ok := status("a1")
+		leader = st.Leader
+		return ok && leader != "" && len(st.Routes) == 1 && len(st.Domains["kafka2-domain"].ByAgent) == 3
+	})
+
+	out, errOut, code := turnout(t, "status", "--agent", "http://"+httpAddr["a2"])
+	if code != 0 || !strings.Contains(out, "Leader: "+leader) || !strings.Contains(out, "switchover-route") ||
+		!strings.Contains(out, "kafka1-domain") || !strings.Contains(out, "healthy") {
+		t.Errorf("turnout status: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// Kill -9 a follower and start it again from its data dir.
+	var follower string
+	for _, id := range ids {
+		if id != leader {
+			follower = id
+			break
+		}
+	}
+	agents[follower].kill()
+	before, _ := status(leader)
+	start(follower)
+	waitUntil("the restarted agent rejoins and reports again", func() bool {
+		st, ok := status(follower)
+		return ok && st.Leader != "" && st.Term >= before.Term &&
+			time.Since(st.Domains["kafka1-domain"].ByAgent[follower].At) < time.Second
+	})
+	if logs := agents[follower].logs.String(); !strings.Contains(logs, "bootstrapped=false") {
+		t.Errorf("the restarted agent did not rejoin from its data dir:\n%s", logs)
+	}
+
+	// A planned failover through an agent's API: the CLI waits for it.
+	out, errOut, code = turnout(t, "failover", "--agent", httpAddr[follower], "--to", "kafka2-domain")
+	if code != 0 || !strings.Contains(out, "DONE") {
+		t.Fatalf("turnout failover: exit %d\n%s%s", code, out, errOut)
+	}
+	resp, err := http.Get("http://" + admin + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"clusterId": "cluster-2"`) {
+		t.Errorf("gateway status after failover: %s", body)
+	}
+
+	// A failback through the signal file.
+	out, errOut, code = turnout(t, "failback", "--signal-file", signalFile)
+	if code != 0 || !strings.Contains(out, "DONE") {
+		t.Fatalf("turnout failback: exit %d\n%s%s", code, out, errOut)
+	}
+	st, _ := status(leader)
+	if st.Routes[0].ActiveDomain != "kafka1-domain" || st.Routes[0].Epoch != 2 {
+		t.Errorf("after failback the route is %+v", st.Routes[0])
+	}
+
+	for _, id := range ids {
+		agents[id].stop(t)
+	}
+	gw.stop(t)
+}
+
+// agentStatus is the part of GET /status these tests read.
+type agentStatus struct {
+	Leader string `json:"leader"`
+	Term   uint64 `json:"term"`
+	Routes []struct {
+		ActiveDomain string `json:"activeDomain"`
+		Epoch        int32  `json:"epoch"`
+	} `json:"routes"`
+	Domains map[string]struct {
+		ByAgent map[string]struct {
+			At time.Time `json:"at"`
+		} `json:"byAgent"`
+	} `json:"domains"`
+}
