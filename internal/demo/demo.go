@@ -128,6 +128,7 @@ type demo struct {
 	firstReadAfter   atomic.Pointer[time.Time] // first record consumed on cluster 2 after the kill
 	stepErr          atomic.Pointer[string]    // a failover step the agents reported failed
 	flipDecided      atomic.Pointer[time.Time]
+	failbackAsked    time.Time
 	failoverFinished atomic.Pointer[time.Time]
 }
 
@@ -687,6 +688,7 @@ func (d *demo) failback(ctx context.Context) error {
 		os.Remove(d.signal + suffix)
 	}
 	asked := time.Now()
+	d.failbackAsked = asked
 	d.note(asked, "failback requested: writing \"failback\" to %s (as turnout failback --signal-file does)", d.signal)
 	if err := config.WriteFileAtomic(d.signal, []byte("failback\n")); err != nil {
 		return fmt.Errorf("writing the signal file: %w", err)
@@ -794,14 +796,26 @@ func (d *demo) printSummary(t tally, drained bool) {
 	add("lost", "%d  (acknowledged, never consumed)", t.Lost)
 	add("duplicated", "%d  (consumed more than once: %d read again at the same offset, as the consumer resumed from the copied group offsets; %d stored twice)",
 		t.Reread+t.StoredTwice, t.Reread, t.StoredTwice)
-	var gaps []string
-	for _, g := range t.Gaps {
-		gaps = append(gaps, fmt.Sprintf("%s at %.1fs", seconds(g.to.Sub(g.from)), g.from.Sub(d.scr.start).Seconds()))
+	// The longest pause between acknowledgements around each switch (a
+	// busy machine pauses a little anywhere; these are the ones to compare).
+	longest := func(from, to time.Time) string {
+		var best ackGap
+		for _, g := range t.Gaps {
+			if g.to.After(from) && g.from.Before(to) && g.to.Sub(g.from) > best.to.Sub(best.from) {
+				best = g
+			}
+		}
+		if best.from.IsZero() {
+			return "none over " + seconds(gapWorth)
+		}
+		return fmt.Sprintf("%s at %.1fs", seconds(best.to.Sub(best.from)), best.from.Sub(d.scr.start).Seconds())
 	}
-	if len(gaps) == 0 {
-		gaps = []string{"none over " + seconds(gapWorth)}
+	if k := d.killedAt.Load(); k != nil {
+		add("longest produce pause, failover", "%s", longest(*k, k.Add(5*time.Second)))
 	}
-	add("producer pauses", "%s", strings.Join(gaps, ", "))
+	if !d.failbackAsked.IsZero() {
+		add("longest produce pause, failback", "%s", longest(d.failbackAsked.Add(-time.Second), d.failbackAsked.Add(d.sum.Failback+2*time.Second)))
+	}
 	var copies []string
 	for _, c := range d.copiers {
 		n, errs, div := c.stats()
@@ -848,6 +862,7 @@ func (d *demo) keep(ctx context.Context) {
 		"  turnout failback --agent "+first,
 		"The agents' decisions and flips show up here.")
 	<-ctx.Done()
+	d.scr.println("", "Stopping everything.")
 }
 
 // shutdown stops everything the demo started, in order: clients, copiers,
