@@ -431,7 +431,24 @@ func (d *demo) startClients() error {
 	lctx, lcancel := context.WithCancel(context.Background())
 	d.stopLive, d.liveDone = lcancel, make(chan struct{})
 	go d.live(lctx)
+	go d.watchLeader(lctx)
 	return nil
+}
+
+// watchLeader tells when another agent takes the lead: a new leader
+// finishes any flip the old one left unfinished.
+func (d *demo) watchLeader(ctx context.Context) {
+	last := d.leader()
+	for sleep(ctx, 100*time.Millisecond) == nil {
+		l := d.leader()
+		if l == "" || l == last {
+			continue
+		}
+		if last != "" {
+			d.note(time.Now(), "Raft: %s now leads the agents (term %d), after %s", l, d.agents[l].a.Status().Term, last)
+		}
+		last = l
+	}
 }
 
 // afterKill notes the first acknowledgement (or read) once the route serves
