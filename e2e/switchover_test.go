@@ -280,21 +280,13 @@ func TestSwitchover(t *testing.T) {
 // listed here that comes through the switch fails the test, so that the entry
 // is removed with the fix. TURNOUT_E2E_STRICT=1 ignores the list.
 var knownBugs = map[string]struct{ signature, verdict, what string }{
-	"java-848": {
-		signature: "GroupIdNotFoundException",
-		verdict:   "KNOWN-GATEWAY-BUG",
-		what: "After the switch the Java KIP-848 consumer heartbeats cluster 2 with its member epoch from cluster 1; " +
-			"cluster 2 answers GROUP_ID_NOT_FOUND (the group is absent there, or is the empty classic group MirrorMaker " +
-			"created by syncing offsets), which the Java client treats as fatal: poll() throws GroupIdNotFoundException. " +
-			"The gateway should turn GROUP_ID_NOT_FOUND into FENCED_MEMBER_EPOCH for a ConsumerGroupHeartbeat sent with a " +
-			"member epoch > 0, so that the member rejoins with epoch 0 (franz-go retries GROUP_ID_NOT_FOUND and rejoins on its own).",
-	},
 	"kcat-classic": {
 		signature: "All broker connections are down",
 		verdict:   "KNOWN-LIMITATION",
 		what: "kcat (the CLI, not librdkafka) exits on ALL_BROKERS_DOWN, which librdkafka raises when the restart " +
-			"closes every connection of the client at once; a librdkafka application reconnects. The gateway could " +
-			"avoid it by not closing all of a client's connections in the same instant.",
+			"closes every connection of the client; a librdkafka application reconnects. The gateway keeps one of a " +
+			"client's old connections open (unread) for up to 500 ms while the client reconnects, which is not always " +
+			"long enough for kcat, which only reconnects when it needs to.",
 	},
 }
 

@@ -34,6 +34,10 @@ type inflight struct {
 	start         time.Time
 	// memberEpoch is a ConsumerGroupHeartbeat's member epoch.
 	memberEpoch int32
+	// answer, when set, is sent instead of the cluster's response (to the
+	// placeholder sent in the request's stead), not before notBefore.
+	answer    []byte
+	notBefore time.Time
 }
 
 // longPoll says whether a request may be left unanswered by a drain: its
@@ -62,12 +66,15 @@ type session struct {
 	log      *slog.Logger
 
 	pending  chan inflight
-	wmu      sync.Mutex   // client writes: the response loop's, and the gateway's own answers
-	inFlight atomic.Int32 // requests forwarded and not yet answered
-	owed     atomic.Int32 // of those, the ones a drain waits for (not long polls)
+	clientID atomic.Pointer[string] // from the first request's header
+	fetched  atomic.Bool            // the client is a consumer
+	wmu      sync.Mutex             // client writes: the response loop's, and the gateway's own answers
+	inFlight atomic.Int32           // requests forwarded and not yet answered
+	owed     atomic.Int32           // of those, the ones a drain waits for (not long polls)
 	draining chan struct{}
+	linger   func()        // set by drain before draining is closed
 	respDone chan struct{} // closed when the response loop has ended
-	done     chan struct{} // closed when both loops have ended
+	done     chan struct{} // closed when both loops have ended (the client may linger)
 	once     sync.Once
 }
 
@@ -102,6 +109,16 @@ func newSession(ctx context.Context, r *Route, client net.Conn, node int32, boot
 	}, nil
 }
 
+// clientKey tells one client's connections from another's: its address and
+// client id.
+func (s *session) clientKey() string {
+	host, _, _ := net.SplitHostPort(s.client.RemoteAddr().String())
+	if id := s.clientID.Load(); id != nil {
+		return host + "|" + *id
+	}
+	return host + "|"
+}
+
 // run forwards until either side closes or the session is drained.
 func (s *session) run() {
 	m := s.route.metrics
@@ -113,16 +130,24 @@ func (s *session) run() {
 	go func() { defer wg.Done(); s.requests() }()
 	go func() { defer wg.Done(); s.responses() }()
 	wg.Wait()
-	s.client.Close()
 	s.upstream.Close()
 	close(s.done)
+	if s.linger != nil {
+		s.linger()
+	}
+	s.client.Close()
 }
 
 // drain stops taking requests, lets the responses already owed arrive (up to
 // the deadline), then closes both connections. Long polls are not waited
-// for: their clients ask again on their next connection.
-func (s *session) drain(deadline time.Time) {
-	s.once.Do(func() { close(s.draining) })
+// for: their clients ask again on their next connection. If linger is not
+// nil, the client's connection is closed only when it returns, although
+// nothing more is read from it.
+func (s *session) drain(deadline time.Time, linger func()) {
+	s.once.Do(func() {
+		s.linger = linger
+		close(s.draining)
+	})
 	// Unblock a read of the next request; one half-read is dropped, and the
 	// client resends it on its next connection since it was never answered.
 	s.client.SetReadDeadline(time.Now())
@@ -179,6 +204,10 @@ func (s *session) request(frame []byte) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if s.clientID.Load() == nil {
+		id := wire.ClientID(frame)
+		s.clientID.Store(&id)
+	}
 	s.route.metrics.bytesIn.Add(float64(len(frame)))
 	if h.Key == apiVersionsKey && h.Version > wire.MaxVersion(apiVersionsKey) {
 		return s.answer(h, wire.ApiVersionsTooNew(h.CorrelationID))
@@ -202,6 +231,17 @@ func (s *session) request(frame []byte) (bool, error) {
 		}
 	case consumerGroupHeartbeatKey:
 		p.memberEpoch = wire.HeartbeatMemberEpoch(h, frame)
+	case fetchKey:
+		s.fetched.Store(true)
+		hold, note := s.route.resync.hold(s.clientKey())
+		if note != "" {
+			s.log.Info(note)
+		}
+		if hold {
+			p.answer = wire.EmptyFetchResponse(h.CorrelationID, h.Version)
+			p.notBefore = time.Now().Add(heldFetchPause)
+			out = wire.Placeholder(h.CorrelationID)
+		}
 	}
 	// Queued before the write so the response always finds it.
 	if p.key >= 0 && !s.enqueue(p) {
@@ -246,7 +286,8 @@ func (s *session) enqueue(p inflight) bool {
 // to the client, in the order of the requests.
 func (s *session) responses() {
 	defer close(s.respDone)
-	defer s.client.Close() // the request loop is blocked on the client: wake it
+	// The request loop may be blocked reading the client: wake it.
+	defer s.client.SetReadDeadline(time.Now())
 	in := bufio.NewReaderSize(s.upstream, readBufferSize)
 	for {
 		bp, err := wire.ReadFrame(in, s.maxFrame)
@@ -279,6 +320,13 @@ func (s *session) response(frame []byte, p inflight) bool {
 		s.log.Error("closing connection: cluster answered out of order", "want_correlation_id", p.correlationID, "got", got)
 		return false
 	}
+	if p.answer != nil {
+		select {
+		case <-time.After(time.Until(p.notBefore)):
+		case <-s.draining:
+		}
+		return s.deliver(p.answer, p)
+	}
 	out, err := wire.RewriteResponse(p.key, p.version, frame, s.route)
 	if err != nil {
 		s.route.metrics.frameErrors.Inc()
@@ -295,8 +343,18 @@ func (s *session) response(frame []byte, p inflight) bool {
 	if p.key == consumerGroupHeartbeatKey && p.memberEpoch > 0 && s.route.EpochBase() > 0 {
 		wire.FenceLostMember(out, p.version)
 	}
+	if p.key == offsetFetchKey {
+		if held := s.route.resync.resynced(s.clientKey()); held > 0 {
+			s.log.Info("consumer resynced with its committed offsets after the switch; its fetches go on", "held", held)
+		}
+	}
+	return s.deliver(out, p)
+}
+
+// deliver writes a response to the client.
+func (s *session) deliver(out []byte, p inflight) bool {
 	s.wmu.Lock()
-	_, err = s.client.Write(out)
+	_, err := s.client.Write(out)
 	s.wmu.Unlock()
 	if err != nil {
 		return false
@@ -324,6 +382,7 @@ func (s *session) readFailed(side string, err error) {
 const (
 	produceKey                = 0
 	fetchKey                  = 1
+	offsetFetchKey            = 9
 	joinGroupKey              = 11
 	syncGroupKey              = 14
 	apiVersionsKey            = 18

@@ -248,6 +248,9 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Gateway) error {
 			rs = newRouteServer()
 			g.routes[name] = rs
 		}
+		if cur := rs.route.Load(); cur != nil && cur.Domain != r.Domain {
+			r.resync = newResyncGate(rs.consumers(cur), time.Now().Add(resyncWait))
+		}
 		if old := rs.swap(r); old != nil {
 			stale = append(stale, old)
 			drained = append(drained, rs)
@@ -315,19 +318,83 @@ func sameRoute(r *Route, cfg *config.Gateway, rc *config.Route) bool {
 // drain closes every session that is not on the current route.
 func (rs *routeServer) drain(deadline time.Time, current *Route) {
 	rs.mu.Lock()
-	var old []*session
+	clients := map[string][]*session{}
 	for s := range rs.sessions {
 		if s.route != current {
-			old = append(old, s)
+			clients[s.clientKey()] = append(clients[s.clientKey()], s)
 		}
 	}
 	rs.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, s := range old {
+	for key, sessions := range clients {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.drain(deadline) }()
+		go func() { defer wg.Done(); rs.drainClient(key, sessions, deadline, current) }()
 	}
 	wg.Wait()
+}
+
+// reconnectWait bounds how long a client's last old connection is kept
+// while its others reconnect. Short, because a client may send requests on
+// it that nobody reads (the Java client reuses it to bootstrap again).
+const reconnectWait = 500 * time.Millisecond
+
+// drainClient drains one client's old connections at once, but closes the
+// last one only when the client has a connection on the new route (or after
+// reconnectWait): librdkafka reports ALL_BROKERS_DOWN when every connection
+// drops together, and some applications (kcat among them) exit on it.
+// Nothing is read from the lingering connection, so no request of the
+// client's reaches the old cluster after the drain.
+func (rs *routeServer) drainClient(key string, sessions []*session, deadline time.Time, current *Route) {
+	var linger func()
+	if current != nil && len(sessions) > 1 {
+		linger = func() {
+			wait := time.NewTimer(reconnectWait)
+			defer wait.Stop()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for !rs.hasClient(key, current) {
+				select {
+				case <-wait.C:
+					return
+				case <-tick.C:
+				}
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for i, s := range sessions {
+		l := linger
+		if i > 0 {
+			l = nil
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); s.drain(deadline, l) }()
+	}
+	wg.Wait()
+}
+
+// consumers are the clients that fetched through r.
+func (rs *routeServer) consumers(r *Route) []string {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	var keys []string
+	for s := range rs.sessions {
+		if s.route == r && s.fetched.Load() {
+			keys = append(keys, s.clientKey())
+		}
+	}
+	return keys
+}
+
+func (rs *routeServer) hasClient(key string, r *Route) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for s := range rs.sessions {
+		if s.route == r && s.clientKey() == key {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *Gateway) accept(l *listener) {
@@ -358,7 +425,7 @@ func (g *Gateway) serve(l *listener, c net.Conn) {
 	rs.mu.Unlock()
 	// A restart may have switched the route while this session dialled.
 	if rs.route.Load() != r {
-		s.drain(time.Now())
+		s.drain(time.Now(), nil)
 	}
 	s.run()
 	rs.mu.Lock()

@@ -29,6 +29,11 @@ type Route struct {
 	BootstrapServerID string
 	Epoch             int32
 
+	// resync holds the fetches of consumers that crossed the switch to
+	// this route until they fetched their committed offsets; nil when the
+	// route did not switch clusters.
+	resync *resyncGate
+
 	plan      config.PortPlan
 	host      string   // advertised to clients
 	bootstrap []string // upstream bootstrap servers

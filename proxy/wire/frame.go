@@ -126,6 +126,18 @@ func ParseRequestHeader(frame []byte) (RequestHeader, error) {
 	return h, nil
 }
 
+// ClientID is the client id in a request frame's header, or "".
+func ClientID(frame []byte) string {
+	if len(frame) < 14 {
+		return ""
+	}
+	n := int(int16(binary.BigEndian.Uint16(frame[12:])))
+	if n <= 0 || 14+n > len(frame) {
+		return ""
+	}
+	return string(frame[14 : 14+n])
+}
+
 // ResponseBodyOffset is where a response body starts in its frame. The
 // response header is flexible when the request was, except for ApiVersions,
 // whose response header is always version 0 so that any client can read it.

@@ -1,6 +1,10 @@
 package wire
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
 
 const consumerGroupHeartbeatKey = 68
 
@@ -39,4 +43,30 @@ func FenceLostMember(frame []byte, version int16) {
 	if int16(binary.BigEndian.Uint16(code)) == errGroupIDNotFound {
 		binary.BigEndian.PutUint16(code, errFencedMemberEpoch)
 	}
+}
+
+// EmptyFetchResponse is a Fetch response frame with no data and no fetch
+// session, for a fetch the gateway holds back: the client fetches again
+// (starting a new session), as after a broker's empty long poll.
+func EmptyFetchResponse(correlationID int32, version int16) []byte {
+	resp := kmsg.FetchResponse{Version: version}
+	head := []byte{0, 0, 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(head[4:], uint32(correlationID))
+	if RequestFlexible(fetchKey, version) {
+		head = append(head, 0) // no header tags
+	}
+	return reframe(head, resp.AppendTo)
+}
+
+// Placeholder is a request frame the gateway sends to the cluster in place
+// of one it answers itself, so that responses stay in step with requests:
+// an ApiVersions v0, which every broker answers at once and which changes
+// nothing.
+func Placeholder(correlationID int32) []byte {
+	frame := make([]byte, 14)
+	binary.BigEndian.PutUint32(frame, 10)
+	binary.BigEndian.PutUint16(frame[4:], apiVersionsKey)
+	binary.BigEndian.PutUint32(frame[8:], uint32(correlationID))
+	binary.BigEndian.PutUint16(frame[12:], 0xffff) // null client id
+	return frame
 }
