@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/turnout/turnout/internal/demo"
 )
 
@@ -27,17 +29,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *killAfter < time.Second {
 		return fmt.Errorf("%w: --kill-after %v: want at least 1s, so the clients are running first", errUsage, *killAfter)
 	}
-	_, err := demo.Run(ctx, demo.Options{SeedRate: *rate, KillAfter: *killAfter, Keep: *keep, Out: stdout, Terminal: isTerminal(stdout)})
+	width, tty := terminalWidth(stdout)
+	_, err := demo.Run(ctx, demo.Options{SeedRate: *rate, KillAfter: *killAfter, Keep: *keep, Out: stdout, Terminal: tty, Width: width})
 	return err
 }
 
-// isTerminal reports whether w is a character device (a terminal), where
-// the demo may redraw its live line in place.
-func isTerminal(w io.Writer) bool {
+// terminalWidth reports whether w is a terminal, where the demo may redraw
+// its live line in place, and how many columns it has (0 if unknown).
+func terminalWidth(w io.Writer) (int, bool) {
 	f, ok := w.(*os.File)
 	if !ok {
-		return false
+		return 0, false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0, false
+	}
+	return int(ws.Col), true
 }

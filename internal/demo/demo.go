@@ -53,6 +53,7 @@ type Options struct {
 	Keep      bool          // leave everything running after the summary until ctx ends
 	Out       io.Writer     // the screen
 	Terminal  bool          // Out is a terminal: redraw the live line in place
+	Width     int           // the terminal's columns, if known: the live line is cut to fit
 }
 
 // Summary is what the demo measured.
@@ -77,7 +78,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	if opts.Out == nil {
 		opts.Out = io.Discard
 	}
-	d := &demo{opts: opts, scr: &screen{w: opts.Out, tty: opts.Terminal}, events: make(chan logEvent, 1024),
+	d := &demo{opts: opts, scr: &screen{w: opts.Out, tty: opts.Terminal, width: opts.Width}, events: make(chan logEvent, 1024),
 		agents: map[string]*runningAgent{}}
 	defer d.shutdown()
 	err := d.run(ctx)
@@ -487,8 +488,11 @@ func (d *demo) live(ctx context.Context) {
 			if leader == "" {
 				leader = "none"
 			}
-			d.scr.status(now, fmt.Sprintf("produced %4.0f/s  acked %4.0f/s  consumed %4.0f/s | route on %s (%s, epoch %d) | Raft leader %s",
-				float64(p-p0)/secs, float64(a-a0)/secs, float64(c-c0)/secs, s.Domain, s.ClusterID, s.ConfigEpoch, leader))
+			pr, ar, cr := float64(p-p0)/secs, float64(a-a0)/secs, float64(c-c0)/secs
+			d.scr.status(now,
+				fmt.Sprintf("produced %4.0f/s  acked %4.0f/s  consumed %4.0f/s | route on %s (%s, epoch %d) | Raft leader %s",
+					pr, ar, cr, s.Domain, s.ClusterID, s.ConfigEpoch, leader),
+				fmt.Sprintf("out %4.0f/s ack %4.0f/s in %4.0f/s | %s @%d | leader %s", pr, ar, cr, s.Domain, s.ConfigEpoch, leader))
 			p0, a0, c0 = p, a, c
 		}
 	}

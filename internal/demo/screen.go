@@ -16,6 +16,7 @@ type screen struct {
 	mu    sync.Mutex
 	w     io.Writer
 	tty   bool
+	width int // columns of the terminal, 0 if unknown
 	start time.Time
 	live  string // the live line on a terminal, to redraw after an event
 }
@@ -39,12 +40,19 @@ func (s *screen) event(at time.Time, format string, args ...any) {
 	fmt.Fprintln(s.w, line)
 }
 
-// status shows the live line.
-func (s *screen) status(at time.Time, line string) {
+// status shows the live line; on a terminal too narrow for it, the short
+// form, cut to fit if need be (a wrapped line could not be redrawn).
+func (s *screen) status(at time.Time, line, short string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	line = s.stamp(at) + " " + line
 	if s.tty {
+		if s.width > 1 && len([]rune(line)) >= s.width {
+			line = s.stamp(at) + " " + short
+			if r := []rune(line); len(r) >= s.width {
+				line = string(r[:s.width-1])
+			}
+		}
 		s.live = line
 		fmt.Fprintf(s.w, "\r\033[K%s", line)
 		return
