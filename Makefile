@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/turnout
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: build demo test test-short vet bench fuzz clean e2e e2e-deps
+.PHONY: build demo test test-short vet bench fuzz clean e2e e2e-deps drills
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/turnout
@@ -34,12 +34,27 @@ e2e-deps:
 	@bash e2e/deps.sh
 
 # Real Apache Kafka (KRaft), MirrorMaker 2 and the Java, librdkafka (kcat) and
-# franz-go clients through bin/turnout; prints the COMPAT and SWITCHOVER
-# tables at the end. E2E_RUN narrows it to matching tests.
+# franz-go clients through bin/turnout, then the disaster drills; prints the
+# COMPAT, SWITCHOVER and DRILLS tables at the end. E2E_RUN narrows it to
+# matching tests. About 5 to 6 minutes on 2 cores.
 E2E_RUN ?= .
 e2e: build e2e-deps
 	TURNOUT_E2E=1 TURNOUT_BIN=$(abspath $(BIN)) \
 		$(GO) test -count=1 -v -timeout 20m -run '$(E2E_RUN)' ./e2e/...
+
+# The disaster drills alone (e2e/drills_test.go): two KRaft clusters,
+# MirrorMaker 2, three agents, two gateways, Java and franz-go clients; a
+# blind agent, a flapping cluster, a planned switchover, a leader killed
+# mid-runbook, a gateway whose restart fails, kill -9 of cluster 1, the
+# failback, and cluster 1 dying while the blind agent leads. The table goes
+# to e2e/out/drills.md; a failed drill keeps every process's logs in
+# e2e/out/TestDrills/. DRILL narrows the run to matching drills, e.g.
+# make drills DRILL=planned. About 4 minutes on 2 cores.
+DRILL ?=
+drills: build e2e-deps
+	TURNOUT_E2E=1 TURNOUT_BIN=$(abspath $(BIN)) \
+		$(GO) test -count=1 -v -timeout 20m -run '^TestDrills$$/$(DRILL)' ./e2e/
+	@cat e2e/out/drills.md
 
 # Prints direct vs through-gateway throughput, latency and memory figures.
 bench: build

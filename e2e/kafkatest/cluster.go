@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -166,6 +167,10 @@ func (c *Cluster) Start(ctx context.Context) {
 	}
 }
 
+// StartErr is Start for a caller other than the test that made the cluster
+// (a subtest), which must report the error itself.
+func (c *Cluster) StartErr(ctx context.Context) error { return c.start(ctx) }
+
 func (c *Cluster) start(ctx context.Context) error {
 	c.mu.Lock()
 	if c.proc != nil && !c.proc.Exited() {
@@ -234,6 +239,17 @@ func (c *Cluster) Kill() {
 	c.mu.Unlock()
 	if p != nil {
 		p.Kill()
+	}
+}
+
+// Signal sends sig to the broker's process group: SIGSTOP and SIGCONT pause
+// and resume it, as a long GC pause or a frozen VM would.
+func (c *Cluster) Signal(sig syscall.Signal) {
+	c.mu.Lock()
+	p := c.proc
+	c.mu.Unlock()
+	if p != nil {
+		p.Signal(sig)
 	}
 }
 

@@ -66,9 +66,10 @@ func Binary(t testing.TB) string {
 // Gateway is `turnout gateway` run as a process, serving one route in front
 // of the clusters given, one streaming domain each.
 type Gateway struct {
-	Port      int // the route's bootstrap port; broker ports follow it
+	Name      string // its process name: "gateway", or what StartGatewayAs was given
+	Port      int    // the route's bootstrap port; broker ports follow it
 	AdminAddr string
-	Config    string // gateway.yaml
+	Config    string // gateway.yaml, or <name>.yaml
 	Log       string
 
 	bed      *Bed
@@ -102,17 +103,26 @@ func Domain(c *Cluster) string { return c.Name + "-domain" }
 // on clusters[active], runs the binary and waits for GET /healthz.
 func (b *Bed) StartGateway(ctx context.Context, clusters []*Cluster, active int) *Gateway {
 	b.T.Helper()
+	return b.StartGatewayAs(ctx, "gateway", clusters, active)
+}
+
+// StartGatewayAs is StartGateway for one of several gateways of a test: its
+// config is <name>.yaml and its log <name>.out, and it has ports of its own,
+// so that two gateways serve the same route side by side.
+func (b *Bed) StartGatewayAs(ctx context.Context, name string, clusters []*Cluster, active int) *Gateway {
+	b.T.Helper()
 	g := &Gateway{
+		Name:      name,
 		Port:      FreePorts(b.T, 1+nodeIDEnd-nodeIDStart+1),
 		AdminAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePorts(b.T, 1))),
-		Config:    b.Path("gateway.yaml"),
-		Log:       b.Path("gateway.log"),
+		Config:    b.Path(name + ".yaml"),
+		Log:       b.Path(name + ".log"),
 		bed:       b, clusters: clusters, active: active,
 	}
 	g.write()
 	cmd := exec.Command(Binary(b.T), "gateway", "--config", g.Config, "--admin", g.AdminAddr, "--log-level", "debug")
 	cmd.Dir = b.Dir
-	p, err := b.Start("gateway", cmd)
+	p, err := b.Start(name, cmd)
 	if err != nil {
 		b.T.Fatal(err)
 	}
@@ -120,7 +130,7 @@ func (b *Bed) StartGateway(ctx context.Context, clusters []*Cluster, active int)
 	g.Log = p.Log
 	err = Poll(30*time.Second, 50*time.Millisecond, func() (bool, error) {
 		if p.Exited() {
-			return false, fmt.Errorf("gateway exited: %v\n%s", p.Err(), p.Tail(20))
+			return false, fmt.Errorf("%s exited: %v\n%s", name, p.Err(), p.Tail(20))
 		}
 		resp, err := http.Get("http://" + g.AdminAddr + "/healthz")
 		if err != nil {
@@ -130,13 +140,31 @@ func (b *Bed) StartGateway(ctx context.Context, clusters []*Cluster, active int)
 		return resp.StatusCode == http.StatusOK, nil
 	})
 	if err != nil {
-		b.T.Fatalf("gateway never became healthy: %v", err)
+		b.T.Fatalf("%s never became healthy: %v", name, err)
 	}
 	st := g.Status(ctx)
 	if len(st.Routes) != 1 || st.Routes[0].ClusterID != clusters[active].ID {
-		b.T.Fatalf("gateway status %+v: want route %s on cluster %s", st, RouteName, clusters[active].ID)
+		b.T.Fatalf("%s status %+v: want route %s on cluster %s", name, st, RouteName, clusters[active].ID)
 	}
 	return g
+}
+
+// Process is the gateway's process.
+func (g *Gateway) Process() *Process { return g.proc }
+
+// Route is the route's entry in GET /status, or an error when the gateway
+// does not answer or does not serve the route.
+func (g *Gateway) Route(ctx context.Context) (RouteStatus, error) {
+	st, code, err := g.call(ctx, http.MethodGet, "/status")
+	if err != nil {
+		return RouteStatus{}, err
+	}
+	for _, r := range st.Routes {
+		if r.Name == RouteName && code == http.StatusOK {
+			return r, nil
+		}
+	}
+	return RouteStatus{}, fmt.Errorf("%s: GET /status %d: no route %s in %+v", g.Name, code, RouteName, st)
 }
 
 func (g *Gateway) write() {

@@ -12,6 +12,7 @@ import (
 // offsets from one cluster to another with IdentityReplicationPolicy, so the
 // copies keep their names, as a switched client expects.
 type MirrorMaker struct {
+	Name     string // its process name
 	Src, Dst *Cluster
 	Props    string
 
@@ -25,7 +26,18 @@ type MirrorMaker struct {
 // once; WaitTopic and CaughtUp tell when it has copied.
 func (b *Bed) StartMirrorMaker(src, dst *Cluster, topics string) *MirrorMaker {
 	b.T.Helper()
-	m := &MirrorMaker{Src: src, Dst: dst, Props: b.Path("mm2.properties"), bed: b}
+	return b.StartMirrorMakerAs("mirrormaker", src, dst, topics)
+}
+
+// StartMirrorMakerAs is StartMirrorMaker for one of several MirrorMaker
+// processes of a test (one each way, say): its files are named after name.
+func (b *Bed) StartMirrorMakerAs(name string, src, dst *Cluster, topics string) *MirrorMaker {
+	b.T.Helper()
+	props := "mm2.properties"
+	if name != "mirrormaker" {
+		props = name + ".properties"
+	}
+	m := &MirrorMaker{Name: name, Src: src, Dst: dst, Props: b.Path(props), bed: b}
 	flow := src.Name + "->" + dst.Name
 	back := dst.Name + "->" + src.Name
 	lines := []string{
@@ -47,7 +59,13 @@ func (b *Bed) StartMirrorMaker(src, dst *Cluster, topics string) *MirrorMaker {
 		// An offset sync for every record copied: group offsets translate
 		// exactly rather than to the last sync 100 records back.
 		"offset.lag.max = 0",
-		"offset.flush.interval.ms = 1000",
+		// The source connector commits how far it has copied every second
+		// (to mm2-offsets.<source>.internal on the target), which is what
+		// Turnout's agents read as the replication lag. MirrorMaker takes
+		// a herder's worker settings from the target cluster's prefix
+		// (MirrorMakerConfig.workerConfig): the top-level key is ignored,
+		// and the worker would keep Connect's 60 s.
+		dst.Name + ".offset.flush.interval.ms = 1000",
 		"sync.topic.acls.enabled = false",
 		"tasks.max = 1",
 		"replication.factor = 1",
@@ -61,8 +79,8 @@ func (b *Bed) StartMirrorMaker(src, dst *Cluster, topics string) *MirrorMaker {
 	if err := os.WriteFile(m.Props, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		b.T.Fatal(err)
 	}
-	cmd := b.Java("mirrormaker", JVM{Heap: "384m"}, "org.apache.kafka.connect.mirror.MirrorMaker", m.Props, "--clusters", dst.Name)
-	p, err := b.Start("mirrormaker", cmd)
+	cmd := b.Java(name, JVM{Heap: "384m"}, "org.apache.kafka.connect.mirror.MirrorMaker", m.Props, "--clusters", dst.Name)
+	p, err := b.Start(name, cmd)
 	if err != nil {
 		b.T.Fatal(err)
 	}
@@ -73,9 +91,12 @@ func (b *Bed) StartMirrorMaker(src, dst *Cluster, topics string) *MirrorMaker {
 // Stop ends MirrorMaker gracefully.
 func (m *MirrorMaker) Stop() error { return m.proc.Stop(30 * time.Second) }
 
+// Kill ends MirrorMaker with SIGKILL.
+func (m *MirrorMaker) Kill() { m.proc.Kill() }
+
 func (m *MirrorMaker) alive() error {
 	if m.proc.Exited() {
-		return fmt.Errorf("MirrorMaker exited: %v\n%s", m.proc.Err(), tailFile(m.bed.Path("mirrormaker.log"), 30))
+		return fmt.Errorf("MirrorMaker %s exited: %v\n%s", m.Name, m.proc.Err(), tailFile(m.bed.Path(m.Name+".log"), 30))
 	}
 	return nil
 }
