@@ -29,6 +29,10 @@ type Config struct {
 	Peers      map[string]string // id -> raft address, this agent included
 	DataDir    string
 	HTTPAddr   string
+	// AdvertiseHTTP is the HTTP address other agents use to reach this
+	// one; default HTTPAddr, or, when that listens on all interfaces, the
+	// Raft address's host with HTTPAddr's port.
+	AdvertiseHTTP string
 	// GatewayConfig and SignalFile override the policy's paths when set.
 	GatewayConfig string
 	SignalFile    string
@@ -140,6 +144,20 @@ func CheckConfigs(pol *policy.Policy, gw *config.Gateway) (map[string][]string, 
 
 // HTTPAddr is the address the agent's HTTP API listens on.
 func (a *Agent) HTTPAddr() string { return a.httpLn.Addr().String() }
+
+// advertisedHTTP is how the other agents reach this one's HTTP API.
+func (a *Agent) advertisedHTTP() string {
+	if a.cfg.AdvertiseHTTP != "" {
+		return a.cfg.AdvertiseHTTP
+	}
+	host, port, _ := net.SplitHostPort(a.HTTPAddr())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if raftHost, _, err := net.SplitHostPort(a.cfg.Peers[a.cfg.ID]); err == nil {
+			host = raftHost
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
 
 // Run works until ctx ends, then stops every goroutine it started and closes
 // the Raft node.

@@ -608,8 +608,10 @@ func TestLeaderDiesMidRunbook(t *testing.T) {
 	if r := h.route(first); r.State != "switching" || r.Flip == nil || !r.Flip.ConfigWritten {
 		t.Fatalf("while the gateway restart hangs the route is %+v; want switching with the config written", r)
 	}
+	stopped := time.Now()
 	h.stop(first)
 	next := h.leader(ctx)
+	t.Logf("leader %s stopped; %s leads after %v", first, next, time.Since(stopped))
 	if next == first {
 		t.Fatalf("leader %s still leads after it stopped", first)
 	}

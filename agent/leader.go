@@ -71,7 +71,7 @@ func (a *Agent) takeOver(ctx context.Context) error {
 	if err := a.node.Barrier(ctx); err != nil {
 		return err
 	}
-	if err := a.node.Apply(ctx, consensus.RegisterAgent{Agent: consensus.Agent{ID: a.cfg.ID, HTTP: a.HTTPAddr()}}); err != nil {
+	if err := a.node.Apply(ctx, consensus.RegisterAgent{Agent: consensus.Agent{ID: a.cfg.ID, HTTP: a.advertisedHTTP()}}); err != nil {
 		return err
 	}
 	st := a.node.State()

@@ -79,7 +79,7 @@ func (a *Agent) takeSignal(ctx context.Context) {
 	a.log.Info("signal file claimed", "file", a.signalFile, "request", strings.TrimSpace(string(data)))
 	req, err := policy.ParseSignal(data)
 	if err != nil {
-		a.finishSignal(claimed, data, Outcome{Code: "bad-request",
+		a.finishSignal(claimed, data, "", Outcome{Code: "bad-request",
 			Message: fmt.Sprintf("%s: %v (write failover, failback, or YAML {action, route, to, force})", a.signalFile, err)})
 		return
 	}
@@ -100,13 +100,14 @@ func (a *Agent) takeSignal(ctx context.Context) {
 		case "canceled", "shutdown":
 			return
 		}
-		a.finishSignal(claimed, data, o)
+		a.finishSignal(claimed, data, req.ID, o)
 		return
 	}
 }
 
 // signalOutcome is what <file>.done and <file>.failed hold.
 type signalOutcome struct {
+	ID      string    `yaml:"id,omitempty"` // the request's
 	Request string    `yaml:"request"`
 	Outcome string    `yaml:"outcome"`
 	Code    string    `yaml:"code"`
@@ -120,9 +121,9 @@ type signalOutcome struct {
 	At      time.Time `yaml:"at"`
 }
 
-func (a *Agent) finishSignal(claimed string, request []byte, o Outcome) {
+func (a *Agent) finishSignal(claimed string, request []byte, id string, o Outcome) {
 	out := signalOutcome{
-		Request: strings.TrimSpace(string(request)), Outcome: "done", Code: o.Code, Message: o.Message,
+		ID: id, Request: strings.TrimSpace(string(request)), Outcome: "done", Code: o.Code, Message: o.Message,
 		Route: o.Route, From: o.From, To: o.To, Epoch: o.Epoch, Leader: o.Leader, Agent: a.cfg.ID, At: time.Now().UTC(),
 	}
 	suffix := ".done"

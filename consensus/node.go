@@ -39,9 +39,9 @@ type Config struct {
 
 	// Timeouts; zero means the default, tuned so that a new leader is
 	// elected in well under 3 s on a LAN.
-	HeartbeatTimeout   time.Duration // default 500ms
-	ElectionTimeout    time.Duration // default 500ms
-	LeaderLeaseTimeout time.Duration // default 250ms
+	HeartbeatTimeout   time.Duration // default 1s
+	ElectionTimeout    time.Duration // default 1s
+	LeaderLeaseTimeout time.Duration // default 500ms
 	CommitTimeout      time.Duration // default 50ms
 }
 
@@ -146,9 +146,11 @@ func (cfg Config) withDefaults() (Config, net.Addr, error) {
 	if err != nil {
 		return cfg, nil, fmt.Errorf("raft: the address of agent %s: %w", cfg.ID, err)
 	}
-	cfg.HeartbeatTimeout = cmp.Or(cfg.HeartbeatTimeout, 500*time.Millisecond)
-	cfg.ElectionTimeout = cmp.Or(cfg.ElectionTimeout, 500*time.Millisecond)
-	cfg.LeaderLeaseTimeout = cmp.Or(cfg.LeaderLeaseTimeout, 250*time.Millisecond)
+	// A new leader within about 2 s of losing the old one, without
+	// leadership moving when a loaded host stalls an agent for a moment.
+	cfg.HeartbeatTimeout = cmp.Or(cfg.HeartbeatTimeout, time.Second)
+	cfg.ElectionTimeout = cmp.Or(cfg.ElectionTimeout, time.Second)
+	cfg.LeaderLeaseTimeout = cmp.Or(cfg.LeaderLeaseTimeout, 500*time.Millisecond)
 	cfg.CommitTimeout = cmp.Or(cfg.CommitTimeout, 50*time.Millisecond)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -299,8 +299,8 @@ func TestOpenErrors(t *testing.T) {
 		{"no address", Config{ID: "a1", DataDir: dir}, "raft: agent a1 needs an address to listen on"},
 		{"no data dir", Config{ID: "a1", Addr: addr}, "raft: agent a1 needs a data dir"},
 		{"not a peer", Config{ID: "a4", Addr: addr, DataDir: dir, Peers: map[string]string{"a1": addr, "a2": other}}, "raft: the peers (a1, a2) do not include this agent, a4"},
-		{"lease past the heartbeat", Config{ID: "a1", Addr: other, DataDir: t.TempDir(), Peers: map[string]string{"a1": other}, LeaderLeaseTimeout: time.Second},
-			"raft timeouts: LeaderLeaseTimeout (1s) cannot be larger than heartbeat timeout (500ms)"},
+		{"lease past the heartbeat", Config{ID: "a1", Addr: other, DataDir: t.TempDir(), Peers: map[string]string{"a1": other}, LeaderLeaseTimeout: 2 * time.Second},
+			"raft timeouts: LeaderLeaseTimeout (2s) cannot be larger than heartbeat timeout (1s)"},
 		{"data dir in use", Config{ID: "a1", Addr: other, DataDir: dir, Peers: map[string]string{"a1": other}}, "another process (an agent with the same --data-dir?) holds it"},
 		{"address in use", Config{ID: "a1", Addr: addr, DataDir: t.TempDir(), Peers: map[string]string{"a1": addr}}, "listening for Raft on " + addr},
 	}

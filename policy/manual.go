@@ -25,6 +25,9 @@ type Request struct {
 	Route  string `yaml:"route" json:"route,omitempty"` // "" for the only route
 	To     string `yaml:"to" json:"to,omitempty"`       // failover only; "" for the other domain
 	Force  bool   `yaml:"force" json:"force,omitempty"` // skip the health and lag checks
+	// ID, optional, names the request, so that whoever wrote the signal
+	// file can tell its answer from an earlier one.
+	ID string `yaml:"id" json:"id,omitempty"`
 }
 
 const signalForms = "failover, failback, or a mapping such as {action: failover, route: NAME, to: DOMAIN, force: false}"

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,11 +32,15 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
 	peers := fs.String("peers", "", "every agent's Raft address: a1=host:port,a2=host:port,a3=host:port")
 	dataDir := fs.String("data-dir", "", "folder for the Raft log and snapshots")
 	httpAddr := fs.String("http", "127.0.0.1:8081", "HTTP API address")
+	advertise := fs.String("advertise-http", "", "HTTP address the other agents reach this one at (default: --http, or the --raft host with the --http port when --http listens on all interfaces)")
 	gwConfig := fs.String("gateway-config", "", "gateway config file (overrides the policy's gatewayConfig)")
 	signalFile := fs.String("signal-file", "", "signal file (overrides the policy's signalFile)")
 	newLogger := logFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	for name, v := range map[string]string{"id": *id, "policy": *policyFile, "raft": *raft, "peers": *peers, "data-dir": *dataDir} {
 		if v == "" {
@@ -55,7 +61,7 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	a, err := agent.New(agent.Config{
-		ID: *id, PolicyFile: *policyFile, RaftAddr: *raft, Peers: peerMap, DataDir: *dataDir, HTTPAddr: *httpAddr,
+		ID: *id, PolicyFile: *policyFile, RaftAddr: *raft, Peers: peerMap, DataDir: *dataDir, HTTPAddr: *httpAddr, AdvertiseHTTP: *advertise,
 		GatewayConfig: *gwConfig, SignalFile: *signalFile, Logger: log,
 	})
 	if err != nil {
@@ -70,6 +76,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	asJSON := fs.Bool("json", false, "print the agent's JSON status as it is")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -207,6 +216,9 @@ func manual(ctx context.Context, action string, args []string, stdout, stderr io
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
 	if action == "failback" && *to != "" {
 		return fmt.Errorf("%w: failback always goes to the route's primary; --to is for failover", errUsage)
 	}
@@ -264,11 +276,13 @@ func postOutcome(ctx context.Context, url string, req agent.FailoverRequest, o *
 // writeSignal writes the request to the signal file and waits for an agent to
 // answer it in <file>.done or <file>.failed.
 func writeSignal(ctx context.Context, path string, req agent.FailoverRequest, stdout io.Writer) (agent.Outcome, error) {
-	data, err := yaml.Marshal(map[string]any{"action": req.Action, "route": req.Route, "to": req.To, "force": req.Force})
+	var nonce [8]byte
+	rand.Read(nonce[:])
+	id := hex.EncodeToString(nonce[:])
+	data, err := yaml.Marshal(map[string]any{"action": req.Action, "route": req.Route, "to": req.To, "force": req.Force, "id": id})
 	if err != nil {
 		return agent.Outcome{}, err
 	}
-	written := time.Now()
 	if err := config.WriteFileAtomic(path, data); err != nil {
 		return agent.Outcome{}, fmt.Errorf("writing the signal file: %w", err)
 	}
@@ -277,20 +291,17 @@ func writeSignal(ctx context.Context, path string, req agent.FailoverRequest, st
 	defer tick.Stop()
 	for {
 		for _, suffix := range []string{".done", ".failed"} {
-			fi, err := os.Stat(path + suffix)
-			if err != nil || fi.ModTime().Before(written.Add(-time.Second)) {
-				continue
-			}
 			out, err := os.ReadFile(path + suffix)
 			if err != nil {
-				return agent.Outcome{}, err
+				continue
 			}
 			var o struct {
+				ID      string `yaml:"id"`
 				Code    string `yaml:"code"`
 				Message string `yaml:"message"`
 			}
-			if err := yaml.Unmarshal(out, &o); err != nil {
-				return agent.Outcome{}, fmt.Errorf("%s: %w", path+suffix, err)
+			if yaml.Unmarshal(out, &o) != nil || o.ID != id {
+				continue // an earlier request's answer, or one being written
 			}
 			return agent.Outcome{OK: suffix == ".done", Code: o.Code, Message: o.Message}, nil
 		}

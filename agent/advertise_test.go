@@ -1,0 +1,25 @@
+package agent
+
+import (
+	"net"
+	"testing"
+)
+
+// An agent whose API listens on all interfaces is reached by the others at
+// its Raft host; an explicit address wins.
+func TestAdvertisedHTTP(t *testing.T) {
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	a := &Agent{cfg: Config{ID: "a1", Peers: map[string]string{"a1": "agent-1:7001"}}, httpLn: ln}
+	if got, want := a.advertisedHTTP(), "agent-1:"+port; got != want {
+		t.Errorf("advertised %s, want %s", got, want)
+	}
+	a.cfg.AdvertiseHTTP = "lb.example:80"
+	if got := a.advertisedHTTP(); got != "lb.example:80" {
+		t.Errorf("advertised %s, want the configured lb.example:80", got)
+	}
+}
