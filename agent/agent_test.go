@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/turnout/turnout/agent"
+	"github.com/turnout/turnout/internal/crashable"
 	"github.com/turnout/turnout/internal/testnet"
 	"github.com/turnout/turnout/policy"
 	"github.com/turnout/turnout/proxy"
@@ -52,57 +53,12 @@ type harness struct {
 	agents   map[string]*runningAgent
 	// dial gives each agent's dialer, so a test can blind one agent.
 	dial  map[string]agent.Dialer
-	conns [2]*connTracker
-}
-
-// connTracker keeps a cluster's connections, so that killing the cluster
-// ends them as a dead broker's would end (kfake's Close only stops accepting).
-type connTracker struct {
-	mu    sync.Mutex
-	lns   []net.Listener
-	conns []net.Conn
-}
-
-func (c *connTracker) listen(network, addr string) (net.Listener, error) {
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.lns = append(c.lns, ln)
-	return trackedListener{ln, c}, nil
-}
-
-type trackedListener struct {
-	net.Listener
-	c *connTracker
-}
-
-func (l trackedListener) Accept() (net.Conn, error) {
-	conn, err := l.Listener.Accept()
-	if err == nil {
-		l.c.mu.Lock()
-		l.c.conns = append(l.c.conns, conn)
-		l.c.mu.Unlock()
-	}
-	return conn, err
-}
-
-func (c *connTracker) killAll() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, ln := range c.lns {
-		ln.Close()
-	}
-	for _, conn := range c.conns {
-		conn.Close()
-	}
+	conns [2]*crashable.Set
 }
 
 // kill stops cluster i as a crash would: every connection ends.
 func (h *harness) kill(i int) {
-	h.conns[i].killAll()
+	h.conns[i].Crash()
 	h.clusters[i].Close()
 }
 
@@ -150,10 +106,10 @@ func newHarness(t *testing.T, po policyOpts) *harness {
 // startCluster starts cluster i (again, on its old ports if it had some).
 func (h *harness) startCluster(i int, ports []int) {
 	h.t.Helper()
-	conns := &connTracker{}
+	conns := &crashable.Set{}
 	h.conns[i] = conns
 	opts := []kfake.Opt{kfake.NumBrokers(3), kfake.SeedTopics(3, topic), kfake.ClusterID(fmt.Sprintf("cluster-%d", i+1)),
-		kfake.ListenFn(conns.listen)}
+		kfake.ListenFn(conns.Listen)}
 	if ports != nil {
 		opts = append(opts, kfake.Ports(ports...))
 	}

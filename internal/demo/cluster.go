@@ -1,10 +1,9 @@
 package demo
 
 import (
-	"net"
-	"sync"
-
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/turnout/turnout/internal/crashable"
 )
 
 // cluster is one in-process Kafka cluster (kfake, three brokers) whose
@@ -12,14 +11,11 @@ import (
 // open connection as a crashed broker's would: kfake's own Close only stops
 // accepting new ones.
 type cluster struct {
-	name   string // the streaming domain, e.g. kafka1-domain
-	id     string // the cluster id it reports
-	ports  []int
-	kf     *kfake.Cluster
-	mu     sync.Mutex
-	lns    []net.Listener
-	conns  []net.Conn
-	killed bool
+	name  string // the streaming domain, e.g. kafka1-domain
+	id    string // the cluster id it reports
+	ports []int
+	kf    *kfake.Cluster
+	conns crashable.Set
 }
 
 func startCluster(domain, clusterID string, ports []int) (*cluster, error) {
@@ -29,7 +25,7 @@ func startCluster(domain, clusterID string, ports []int) (*cluster, error) {
 		kfake.Ports(ports...),
 		kfake.ClusterID(clusterID),
 		kfake.SeedTopics(partitions, topic),
-		kfake.ListenFn(c.listen),
+		kfake.ListenFn(c.conns.Listen),
 	)
 	if err != nil {
 		return nil, err
@@ -40,54 +36,10 @@ func startCluster(domain, clusterID string, ports []int) (*cluster, error) {
 
 func (c *cluster) addrs() []string { return c.kf.ListenAddrs() }
 
-func (c *cluster) listen(network, addr string) (net.Listener, error) {
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.lns = append(c.lns, ln)
-	return trackedListener{ln, c}, nil
-}
-
-type trackedListener struct {
-	net.Listener
-	c *cluster
-}
-
-func (l trackedListener) Accept() (net.Conn, error) {
-	conn, err := l.Listener.Accept()
-	if err == nil {
-		l.c.mu.Lock()
-		if l.c.killed {
-			conn.Close()
-		} else {
-			l.c.conns = append(l.c.conns, conn)
-		}
-		l.c.mu.Unlock()
-	}
-	return conn, err
-}
-
 // kill stops the cluster as a crash would: its listeners close and every
 // open connection ends. It returns how many of each it closed.
 func (c *cluster) kill() (listeners, conns int) {
-	c.mu.Lock()
-	if c.killed {
-		c.mu.Unlock()
-		return 0, 0
-	}
-	c.killed = true
-	for _, ln := range c.lns {
-		ln.Close()
-	}
-	for _, conn := range c.conns {
-		conn.Close()
-	}
-	listeners, conns = len(c.lns), len(c.conns)
-	c.lns, c.conns = nil, nil
-	c.mu.Unlock()
+	listeners, conns = c.conns.Crash()
 	c.kf.Close()
 	return listeners, conns
 }
