@@ -500,6 +500,18 @@ func TestLagBlocksFailoverUntilForced(t *testing.T) {
 	h.waitActive(ctx, standby)
 }
 
+// waitFile waits until a file exists and returns what it holds.
+func waitFile(t *testing.T, ctx context.Context, path string) []byte {
+	t.Helper()
+	var data []byte
+	waitFor(t, ctx, path+" is written", func() bool {
+		var err error
+		data, err = os.ReadFile(path)
+		return err == nil
+	})
+	return data
+}
+
 func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -649,12 +661,7 @@ func TestNoAutomaticFailbackButSignalFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitActive(ctx, primary)
-	var done []byte
-	waitFor(t, ctx, "signal.done is written", func() bool {
-		var err error
-		done, err = os.ReadFile(h.signal + ".done")
-		return err == nil
-	})
+	done := waitFile(t, ctx, h.signal+".done")
 	if !strings.Contains(string(done), "outcome: done") || !strings.Contains(string(done), "request: failback") {
 		t.Errorf("signal.done says:\n%s", done)
 	}
@@ -681,12 +688,7 @@ func TestBadSignalFile(t *testing.T) {
 	if err := os.WriteFile(h.signal, []byte("action: explode\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var failed []byte
-	waitFor(t, ctx, "signal.failed is written", func() bool {
-		var err error
-		failed, err = os.ReadFile(h.signal + ".failed")
-		return err == nil
-	})
+	failed := waitFile(t, ctx, h.signal+".failed")
 	if !strings.Contains(string(failed), "outcome: failed") || !strings.Contains(string(failed), "explode") {
 		t.Errorf("signal.failed says:\n%s", failed)
 	}
