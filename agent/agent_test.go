@@ -695,6 +695,20 @@ func TestBadSignalFile(t *testing.T) {
 	if r := h.route(leader); r.ActiveDomain != primary || r.Epoch != 0 {
 		t.Errorf("a bad signal file moved the route: %+v", r)
 	}
+
+	// A request anyone could have written is refused, and says why.
+	os.Remove(h.signal + ".failed")
+	if err := os.WriteFile(h.signal, []byte("failover\n"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(h.signal, 0o666) // past the umask
+	failed = waitFile(t, ctx, h.signal+".failed")
+	if !strings.Contains(string(failed), "writable by every user") {
+		t.Errorf("a world-writable signal file was answered:\n%s", failed)
+	}
+	if r := h.route(leader); r.ActiveDomain != primary || r.Epoch != 0 {
+		t.Errorf("a world-writable signal file moved the route: %+v", r)
+	}
 }
 
 // TestGatewayRestartFails: the second gateway in the policy does not come

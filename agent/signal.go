@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -68,7 +70,7 @@ func (a *Agent) takeSignal(ctx context.Context) {
 		a.log.Warn("cannot claim the signal file", "file", a.signalFile, "err", err)
 		return
 	}
-	data, err := os.ReadFile(claimed)
+	data, err := readSettled(ctx, claimed)
 	if errors.Is(err, fs.ErrNotExist) {
 		return // no request, or another agent claimed it
 	}
@@ -77,6 +79,10 @@ func (a *Agent) takeSignal(ctx context.Context) {
 		return
 	}
 	a.log.Info("signal file claimed", "file", a.signalFile, "request", strings.TrimSpace(string(data)))
+	if why := untrusted(claimed); why != "" {
+		a.finishSignal(claimed, data, "", Outcome{Code: "refused", Message: fmt.Sprintf("%s: %s; not acted on", a.signalFile, why)})
+		return
+	}
 	req, err := policy.ParseSignal(data)
 	if err != nil {
 		a.finishSignal(claimed, data, "", Outcome{Code: "bad-request",
@@ -103,6 +109,44 @@ func (a *Agent) takeSignal(ctx context.Context) {
 		a.finishSignal(claimed, data, req.ID, o)
 		return
 	}
+}
+
+// readSettled reads a signal file once it has stopped changing. A file
+// written in place (echo failover > signal) can be claimed between its
+// creation and its write; the writer's write still lands in the claimed
+// file, a moment later.
+func readSettled(ctx context.Context, path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	for tries := 0; err == nil && tries < 20; tries++ {
+		select {
+		case <-ctx.Done():
+			return data, nil
+		case <-time.After(25 * time.Millisecond):
+		}
+		var again []byte
+		if again, err = os.ReadFile(path); err == nil && bytes.Equal(again, data) && len(data) > 0 {
+			return data, nil
+		}
+		data = again
+	}
+	return data, err
+}
+
+// untrusted says why a signal file must not be acted on, or "": a request
+// to move production traffic must come from the agent's own user, and not
+// from a file anyone could have written.
+func untrusted(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err.Error()
+	}
+	if fi.Mode().Perm()&0o002 != 0 {
+		return fmt.Sprintf("it is writable by every user (mode %v)", fi.Mode().Perm())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return fmt.Sprintf("it belongs to uid %d, not to the agent's user (uid %d)", st.Uid, os.Getuid())
+	}
+	return ""
 }
 
 // signalOutcome is what <file>.done and <file>.failed hold.
