@@ -698,10 +698,14 @@ func TestBadSignalFile(t *testing.T) {
 
 	// A request anyone could have written is refused, and says why.
 	os.Remove(h.signal + ".failed")
-	if err := os.WriteFile(h.signal, []byte("failover\n"), 0o666); err != nil {
+	tmp := filepath.Join(h.dir, "signal.tmp")
+	if err := os.WriteFile(tmp, []byte("failover\n"), 0o666); err != nil {
 		t.Fatal(err)
 	}
-	os.Chmod(h.signal, 0o666) // past the umask
+	os.Chmod(tmp, 0o666) // past the umask
+	if err := os.Rename(tmp, h.signal); err != nil {
+		t.Fatal(err)
+	}
 	failed = waitFile(t, ctx, h.signal+".failed")
 	if !strings.Contains(string(failed), "writable by every user") {
 		t.Errorf("a world-writable signal file was answered:\n%s", failed)
