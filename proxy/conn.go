@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,10 @@ const maxInFlight = 32
 // readBufferSize keeps an idle connection small: large frames bypass the
 // buffered reader and go straight into a pooled frame buffer.
 const readBufferSize = 8 << 10
+
+// writeBufferSize lets frames that arrive together leave together, in one
+// write; a frame larger than it is written straight through.
+const writeBufferSize = 4 << 10
 
 // inflight is a forwarded request awaiting its response.
 type inflight struct {
@@ -66,6 +71,8 @@ type session struct {
 	log      *slog.Logger
 
 	pending  chan inflight
+	upw      *bufio.Writer // to the cluster; the request loop's alone
+	cw       *bufio.Writer // to the client; under wmu
 	clientID atomic.Pointer[string] // from the first request's header
 	fetched  atomic.Bool            // the client is a consumer
 	wmu      sync.Mutex             // client writes: the response loop's, and the gateway's own answers
@@ -103,6 +110,8 @@ func newSession(ctx context.Context, r *Route, client net.Conn, node int32, boot
 		maxFrame: maxFrame,
 		log:      log.With("client", client.RemoteAddr().String(), "upstream", up.RemoteAddr().String()),
 		pending:  make(chan inflight, maxInFlight),
+		upw:      bufio.NewWriterSize(up, writeBufferSize),
+		cw:       bufio.NewWriterSize(client, writeBufferSize),
 		draining: make(chan struct{}),
 		respDone: make(chan struct{}),
 		done:     make(chan struct{}),
@@ -193,10 +202,33 @@ func (s *session) requests() {
 			s.upstream.Close()
 			return
 		}
+		// Requests that came in together go out together; the last one
+		// before the client pauses sends them.
+		if keep && !frameReady(in) {
+			keep = s.flushUpstream()
+		}
 		if !keep {
 			return
 		}
 	}
+}
+
+// frameReady says whether a whole frame is buffered, to be read without
+// waiting on the network.
+func frameReady(in *bufio.Reader) bool {
+	if in.Buffered() < 4 {
+		return false
+	}
+	size, err := in.Peek(4)
+	return err == nil && int(binary.BigEndian.Uint32(size))+4 <= in.Buffered()
+}
+
+func (s *session) flushUpstream() bool {
+	if err := s.upw.Flush(); err != nil {
+		s.log.Info("cluster connection failed", "err", err)
+		return false
+	}
+	return true
 }
 
 func (s *session) request(frame []byte) (bool, error) {
@@ -247,7 +279,7 @@ func (s *session) request(frame []byte) (bool, error) {
 	if p.key >= 0 && !s.enqueue(p) {
 		return false, nil
 	}
-	if _, err := s.upstream.Write(out); err != nil {
+	if _, err := s.upw.Write(out); err != nil {
 		s.log.Info("cluster connection failed", "err", err)
 		return false, nil
 	}
@@ -263,8 +295,10 @@ func (s *session) answer(h wire.RequestHeader, resp []byte) (bool, error) {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	_, err := s.client.Write(resp)
-	return err == nil, nil
+	if _, err := s.cw.Write(resp); err != nil {
+		return false, nil
+	}
+	return s.cw.Flush() == nil, nil
 }
 
 // enqueue waits for room in the in-flight queue, and fails once the
@@ -273,6 +307,15 @@ func (s *session) enqueue(p inflight) bool {
 	s.inFlight.Add(1)
 	if !longPoll(p.key) {
 		s.owed.Add(1)
+	}
+	select {
+	case s.pending <- p:
+		return true
+	default:
+	}
+	// The queue is full: send what is buffered, whose responses free it.
+	if !s.flushUpstream() {
+		return false
 	}
 	select {
 	case s.pending <- p:
@@ -303,7 +346,7 @@ func (s *session) responses() {
 			s.log.Error("closing connection: the cluster sent a response to no request")
 			return
 		}
-		ok := s.response(*bp, p)
+		ok := s.response(*bp, p, !frameReady(in))
 		wire.PutBuffer(bp)
 		if !ok {
 			return
@@ -315,7 +358,9 @@ func (s *session) responses() {
 	}
 }
 
-func (s *session) response(frame []byte, p inflight) bool {
+// response answers the client; flush says no other response is at hand to
+// go out with this one.
+func (s *session) response(frame []byte, p inflight, flush bool) bool {
 	if got := wire.CorrelationID(frame); got != p.correlationID {
 		s.log.Error("closing connection: cluster answered out of order", "want_correlation_id", p.correlationID, "got", got)
 		return false
@@ -325,7 +370,7 @@ func (s *session) response(frame []byte, p inflight) bool {
 		case <-time.After(time.Until(p.notBefore)):
 		case <-s.draining:
 		}
-		return s.deliver(p.answer, p)
+		return s.deliver(p.answer, p, flush)
 	}
 	out, err := wire.RewriteResponse(p.key, p.version, frame, s.route)
 	if err != nil {
@@ -348,13 +393,16 @@ func (s *session) response(frame []byte, p inflight) bool {
 			s.log.Info("consumer resynced with its committed offsets after the switch; its fetches go on", "held", held)
 		}
 	}
-	return s.deliver(out, p)
+	return s.deliver(out, p, flush)
 }
 
 // deliver writes a response to the client.
-func (s *session) deliver(out []byte, p inflight) bool {
+func (s *session) deliver(out []byte, p inflight, flush bool) bool {
 	s.wmu.Lock()
-	_, err := s.client.Write(out)
+	_, err := s.cw.Write(out)
+	if err == nil && (flush || s.isDraining()) {
+		err = s.cw.Flush()
+	}
 	s.wmu.Unlock()
 	if err != nil {
 		return false
