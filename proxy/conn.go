@@ -71,8 +71,8 @@ type session struct {
 	log      *slog.Logger
 
 	pending  chan inflight
-	upw      *bufio.Writer // to the cluster; the request loop's alone
-	cw       *bufio.Writer // to the client; under wmu
+	upw      *bufio.Writer          // to the cluster; the request loop's alone
+	cw       *bufio.Writer          // to the client; under wmu
 	clientID atomic.Pointer[string] // from the first request's header
 	fetched  atomic.Bool            // the client is a consumer
 	wmu      sync.Mutex             // client writes: the response loop's, and the gateway's own answers
