@@ -79,9 +79,9 @@ type session struct {
 	inFlight atomic.Int32           // requests forwarded and not yet answered
 	owed     atomic.Int32           // of those, the ones a drain waits for (not long polls)
 	draining chan struct{}
-	linger   func()        // set by drain before draining is closed
-	respDone chan struct{} // closed when the response loop has ended
-	done     chan struct{} // closed when both loops have ended (the client may linger)
+	linger   atomic.Pointer[func()] // set by drain
+	respDone chan struct{}          // closed when the response loop has ended
+	done     chan struct{}          // closed when both loops have ended (the client may linger)
 	once     sync.Once
 }
 
@@ -141,8 +141,8 @@ func (s *session) run() {
 	wg.Wait()
 	s.upstream.Close()
 	close(s.done)
-	if s.linger != nil {
-		s.linger()
+	if linger := s.linger.Load(); linger != nil {
+		(*linger)()
 	}
 	s.client.Close()
 }
@@ -154,7 +154,9 @@ func (s *session) run() {
 // nothing more is read from it.
 func (s *session) drain(deadline time.Time, linger func()) {
 	s.once.Do(func() {
-		s.linger = linger
+		if linger != nil {
+			s.linger.Store(&linger)
+		}
 		close(s.draining)
 	})
 	// Unblock a read of the next request; one half-read is dropped, and the
