@@ -147,7 +147,9 @@ func (a *Agent) tryManual(ctx context.Context, r *manualRequest) (Outcome, bool)
 	a.noteDecision(d)
 	o := Outcome{Code: string(d.Code), Message: d.Reason, Route: d.Route, From: d.From, To: d.To, Leader: a.cfg.ID}
 	if !d.Flip {
-		return o, d.Code == policy.CodeLagTooHigh || d.Code == policy.CodeInProgress
+		// Waiting for replication to catch up (or to be measured at all,
+		// as when MirrorMaker 2 has just started) or for a flip to end.
+		return o, d.Code == policy.CodeLagTooHigh || d.Code == policy.CodeLagUnknown || d.Code == policy.CodeInProgress
 	}
 	if err := a.flip(ctx, d, r.req); err != nil {
 		o.Code, o.Message = "failed", err.Error()
