@@ -141,6 +141,7 @@ func (l *drillLoad) acked() map[string]bool {
 type loadFigures struct {
 	acked, errors int
 	lost          int // acknowledged values some consumer never received
+	lostNew       int // of those, values the old cluster never had: written to the new one after the switch
 	lostSample    []string
 	dups          int            // deliveries of a value beyond the first, over all consumers
 	missingBy     map[string]int // acknowledged values each consumer never received
@@ -217,6 +218,9 @@ func (l *drillLoad) figures(fault time.Time, oldValues map[string]bool) loadFigu
 	f.lost = len(lost)
 	for v := range lost {
 		f.lostSample = append(f.lostSample, v)
+		if oldValues != nil && !oldValues[v] {
+			f.lostNew++
+		}
 	}
 	sort.Strings(f.lostSample)
 	f.lostSample = f.lostSample[:min(len(f.lostSample), 8)]
