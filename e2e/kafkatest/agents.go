@@ -119,6 +119,38 @@ func (b *Bed) StartAgents(ctx context.Context, cfg AgentsConfig) *Agents {
 	return as
 }
 
+// Restart kills every agent, removes their data dirs and starts them again
+// as a new Raft group, lead first (see AgentsConfig.Lead); it waits until
+// every agent answers.
+func (as *Agents) Restart(ctx context.Context, lead string) error {
+	for _, a := range as.List {
+		a.Kill()
+		if err := os.RemoveAll(a.DataDir); err != nil {
+			return err
+		}
+	}
+	if l := as.Get(lead); l != nil {
+		if err := l.start(); err != nil {
+			return err
+		}
+		time.Sleep(2 * time.Second)
+	}
+	for _, a := range as.List {
+		if a.ID == lead {
+			continue
+		}
+		if err := a.start(); err != nil {
+			return err
+		}
+	}
+	for _, a := range as.List {
+		if err := a.WaitHealthy(ctx, 30*time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // isolate puts a in a namespace of its own that reaches its peers and
 // iso.Reach and nothing else.
 func (as *Agents) isolate(a *Agent, iso Isolation) error {
