@@ -23,3 +23,20 @@ func TestAdvertisedHTTP(t *testing.T) {
 		t.Errorf("advertised %s, want the configured lb.example:80", got)
 	}
 }
+
+// A request answered "not now" is tried again when it is sent again; one
+// answered for good gets the same answer.
+func TestAnswerKeepsOnlyFinalOutcomes(t *testing.T) {
+	a := &Agent{pending: map[string]*manualRequest{}}
+	for _, tc := range []struct {
+		code string
+		kept bool
+	}{{"not-leader", false}, {"shutdown", false}, {"done", true}, {"lag-too-high", true}} {
+		r := &manualRequest{id: tc.code, done: make(chan struct{})}
+		a.pending[r.id] = r
+		a.answer(r, Outcome{Code: tc.code})
+		if _, kept := a.pending[r.id]; kept != tc.kept {
+			t.Errorf("outcome %s: kept for duplicates %v, want %v", tc.code, kept, tc.kept)
+		}
+	}
+}

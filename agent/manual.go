@@ -47,7 +47,9 @@ type manualRequest struct {
 	finished time.Time
 }
 
-// answer gives a request its outcome, once.
+// answer gives a request its outcome, once. An outcome that only says "not
+// now" (this agent lost the leadership, or is stopping) is not kept for
+// duplicates: the same request sent again must be tried again.
 func (a *Agent) answer(r *manualRequest, o Outcome) {
 	a.mu.Lock() // finished is read under it when pruning
 	defer a.mu.Unlock()
@@ -56,7 +58,18 @@ func (a *Agent) answer(r *manualRequest, o Outcome) {
 	default:
 		r.result, r.finished = o, time.Now()
 		close(r.done)
+		if retryable(o.Code) && a.pending[r.id] == r {
+			delete(a.pending, r.id)
+		}
 	}
+}
+
+func retryable(code string) bool {
+	switch code {
+	case "not-leader", "no-leader", "shutdown", "canceled":
+		return true
+	}
+	return false
 }
 
 func (r FailoverRequest) policyRequest() policy.Request {

@@ -94,8 +94,8 @@ func (a *Agent) takeSignal(ctx context.Context) {
 		ID: "signal-" + hex.EncodeToString(sum[:8])}
 	for {
 		o := a.Failover(ctx, fr)
-		switch o.Code {
-		case "no-leader", "not-leader":
+		switch {
+		case o.Code == "no-leader" || o.Code == "not-leader":
 			a.log.Info("signal file waits for a leader", "reason", o.Message)
 			select {
 			case <-ctx.Done():
@@ -103,7 +103,7 @@ func (a *Agent) takeSignal(ctx context.Context) {
 			case <-time.After(signalRetry):
 			}
 			continue
-		case "canceled", "shutdown":
+		case o.Code == "canceled" || o.Code == "shutdown":
 			return
 		}
 		a.finishSignal(claimed, data, req.ID, o)
