@@ -204,8 +204,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// probeLoop probes every domain on the policy's interval and shares each
-// view through the Raft group.
+// probeLoop probes every domain on the policy's interval, shares each view
+// through the Raft group, and measures the replication lag.
 func (a *Agent) probeLoop(ctx context.Context) error {
 	tick := time.NewTicker(a.policy.Probe.Interval)
 	defer tick.Stop()
@@ -226,6 +226,7 @@ func (a *Agent) probeLoop(ctx context.Context) error {
 			}()
 		}
 		wg.Wait()
+		a.measureLag(ctx)
 		select {
 		case <-ctx.Done():
 			return nil

@@ -42,7 +42,6 @@ func (a *Agent) leaderLoop(ctx context.Context) error {
 			waiting = nil
 		}
 		if leading && ledTerm != 0 {
-			a.measureLag(ctx)
 			a.decide(ctx)
 			waiting = a.retryManual(ctx, waiting)
 		}
@@ -102,8 +101,11 @@ func (a *Agent) takeOver(ctx context.Context) error {
 }
 
 // measureLag records, for each route, how far its other domain is behind
-// the active one. A failed measurement keeps the last known lag: when the
-// active cluster is gone, what it had not replicated is what it had before.
+// the active one. Every agent measures and reports it, so that a leader cut
+// off from a cluster still decides on a lag the others could measure; the
+// replicated state keeps the latest report. A failed measurement keeps the
+// last known lag: when the active cluster is gone, what it had not
+// replicated is what it had before.
 func (a *Agent) measureLag(ctx context.Context) {
 	if a.policy.Replication.Mode == policy.ModeNone {
 		return
@@ -122,7 +124,7 @@ func (a *Agent) measureLag(ctx context.Context) {
 			continue
 		}
 		a.metrics.lag.WithLabelValues(r.Name).Set(float64(lag.Records))
-		if err := a.node.Apply(ctx, consensus.ReportLag{Lag: lag}); err != nil {
+		if err := a.apply(ctx, consensus.ReportLag{Lag: lag}); err != nil {
 			a.log.Debug("lag not recorded", "route", r.Name, "err", err)
 		}
 	}

@@ -40,7 +40,7 @@ func newMetrics(agent string) *metrics {
 		Name: "turnout_agent_probe_failures_total", Help: "Failed probes of a domain.", ConstLabels: constLabels,
 	}, []string{"domain"})
 	m.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "turnout_agent_replication_lag_records", Help: "Records the route's other domain lacks (measured by the leader).", ConstLabels: constLabels,
+		Name: "turnout_agent_replication_lag_records", Help: "Records the route's other domain lacks, as this agent measured it.", ConstLabels: constLabels,
 	}, []string{"route"})
 	m.failovers = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "turnout_agent_failovers_total", Help: "Failovers carried out by this agent as leader, by outcome and trigger.", ConstLabels: constLabels,
