@@ -225,8 +225,9 @@ func (a *Agent) probeLoop(ctx context.Context) error {
 				}
 			}()
 		}
+		wg.Add(1)
+		go func() { defer wg.Done(); a.measureLag(ctx) }()
 		wg.Wait()
-		a.measureLag(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
