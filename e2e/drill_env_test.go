@@ -325,8 +325,16 @@ func (d *drill) finish(fault time.Time, old *kafkatest.Cluster) loadFigures {
 		}
 	}
 	for _, c := range d.load.consumers {
-		if ev := c.eventsSince(d.start, fault); len(ev) > 0 && !fault.IsZero() {
+		ev := c.eventsSince(d.start, fault)
+		if len(ev) > 0 && !fault.IsZero() {
 			d.t.Logf("consumer %s events: %v", c.name, ev)
+		}
+		// A consumer that stopped consuming after the switch shows in
+		// lost_acked; say so plainly, with what it went through.
+		if !fault.IsZero() && old != nil {
+			if n := c.consumedProducedAfter(d.load.producers, fault.Add(2*time.Second)); n < drillRate {
+				d.note("STALLED: consumer %s consumed %d records produced after the switch; its group events: %v", c.name, n, ev)
+			}
 		}
 	}
 	return f

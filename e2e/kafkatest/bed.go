@@ -21,7 +21,9 @@ import (
 // Bed is what one test runs: its folder, its processes and their logs. When
 // the test ends every process is killed and the folder removed; when it failed,
 // the logs and configuration files are first copied to e2e/out/<test>/
-// (also when TURNOUT_E2E_KEEP=1).
+// (also when TURNOUT_E2E_KEEP=1). The next run of the test moves what an
+// earlier run kept to e2e/out/<test>.prev/, so that a rare failure's logs
+// survive one more run.
 type Bed struct {
 	T   testing.TB
 	Dir string
@@ -43,7 +45,11 @@ func NewBed(t testing.TB) *Bed {
 	}
 	b := &Bed{T: t, Dir: dir}
 	out := b.OutDir()
-	os.RemoveAll(out) // what an earlier run kept is stale now
+	// What an earlier run kept is stale now; keep it one run longer.
+	os.RemoveAll(out + ".prev")
+	if err := os.Rename(out, out+".prev"); err != nil {
+		os.RemoveAll(out)
+	}
 	t.Cleanup(b.cleanup)
 	return b
 }
