@@ -645,7 +645,7 @@ func (e *drillEnv) writeReport(t *testing.T) {
 	var sb strings.Builder
 	rev, _ := exec.Command("git", "-C", kafkatest.E2EDir, "describe", "--always", "--dirty").Output()
 	fmt.Fprintf(&sb, "# Disaster drills\n\n")
-	fmt.Fprintf(&sb, "%s, commit %s, %d CPUs, `make drills` in %v (clusters, MirrorMaker and every drill).\n",
+	fmt.Fprintf(&sb, "%s, commit %s, %d CPUs; TestDrills took %v (clusters, MirrorMaker and every drill run).\n",
 		e.started.Format("2006-01-02 15:04 MST"), strings.TrimSpace(string(rev)), runtime.NumCPU(), time.Since(e.started).Round(time.Second))
 	fmt.Fprintf(&sb, "Policy: policy/testdata/design.yaml (probe 1s/2s, 3 failures to breach, maxLagRecords 10000); ")
 	fmt.Fprintf(&sb, "load: Java idempotent acks=all producer and franz-go producer, %d records/s each, Java and franz-go classic group consumers, over two gateways.\n\n", drillRate)
