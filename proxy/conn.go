@@ -243,6 +243,9 @@ func (s *session) request(frame []byte) (bool, error) {
 		s.clientID.Store(&id)
 	}
 	s.route.metrics.bytesIn.Add(float64(len(frame)))
+	if h.Key == produceKey && !s.waitProduce() {
+		return false, nil
+	}
 	if h.Key == apiVersionsKey && h.Version > wire.MaxVersion(apiVersionsKey) {
 		return s.answer(h, wire.ApiVersionsTooNew(h.CorrelationID))
 	}
@@ -286,6 +289,27 @@ func (s *session) request(frame []byte) (bool, error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// waitProduce holds a Produce while the route is paused; it reports false
+// when the session is drained meanwhile, and the request is dropped
+// unanswered for the client to send again on its next connection.
+func (s *session) waitProduce() bool {
+	released := s.route.pause.held()
+	if released == nil {
+		return true
+	}
+	// What came before the Produce still goes, and is answered.
+	if !s.flushUpstream() {
+		return false
+	}
+	s.route.metrics.produceHeld.Inc()
+	select {
+	case <-released:
+		return true
+	case <-s.draining:
+		return false
+	}
 }
 
 // answer sends the gateway's own response to a request. Responses go out in

@@ -22,6 +22,9 @@ import (
 // ErrInvalidConfig marks a restart refused because the file is not valid.
 var ErrInvalidConfig = errors.New("invalid gateway configuration")
 
+// ErrUnknownRoute is returned for a route the gateway does not serve.
+var ErrUnknownRoute = errors.New("no such route in the gateway configuration")
+
 // Gateway serves the routes of one configuration file.
 type Gateway struct {
 	path    string
@@ -518,6 +521,9 @@ type RouteStatus struct {
 	ClusterID         string `json:"clusterId"`
 	ConfigEpoch       int32  `json:"configEpoch"`
 	Connections       int    `json:"connections"`
+	// ProducePausedUntil is set while Produce requests are held for a
+	// planned switch.
+	ProducePausedUntil *time.Time `json:"producePausedUntil,omitempty"`
 }
 
 // Status reports what each route serves.
@@ -538,10 +544,14 @@ func (g *Gateway) Status() []RouteStatus {
 		rs.mu.Lock()
 		n := len(rs.sessions)
 		rs.mu.Unlock()
-		out = append(out, RouteStatus{
+		st := RouteStatus{
 			Name: r.Name, Endpoint: r.Endpoint, Domain: r.Domain, BootstrapServerID: r.BootstrapServerID,
 			ClusterID: r.ClusterID(), ConfigEpoch: r.Epoch, Connections: n,
-		})
+		}
+		if until := r.pause.pausedUntil(); !until.IsZero() {
+			st.ProducePausedUntil = &until
+		}
+		out = append(out, st)
 	}
 	return out
 }

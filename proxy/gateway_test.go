@@ -86,9 +86,12 @@ func (b *bed) writeConfig(i int, epoch int32) {
 }
 
 // restart posts /restart and returns the status it answers with.
-func (b *bed) restart() (int, proxy.StatusResponse) {
+func (b *bed) restart() (int, proxy.StatusResponse) { return b.post("/restart", "") }
+
+// post sends an admin call and returns the status it answers with.
+func (b *bed) post(path, body string) (int, proxy.StatusResponse) {
 	b.t.Helper()
-	resp, err := http.Post(b.admin.URL+"/restart", "", nil)
+	resp, err := http.Post(b.admin.URL+path, "application/json", strings.NewReader(body))
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -373,19 +376,7 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 // refused with 409 and changes nothing.
 func TestRestartWithSwitch(t *testing.T) {
 	b := newBed(t)
-	post := func(body string) (int, proxy.StatusResponse) {
-		t.Helper()
-		resp, err := http.Post(b.admin.URL+"/restart", "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var st proxy.StatusResponse
-		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, st
-	}
+	post := func(body string) (int, proxy.StatusResponse) { return b.post("/restart", body) }
 	code, st := post(`{"routes":[{"name":"switchover-route","domain":"kafka2-domain","epoch":3}]}`)
 	if code != http.StatusOK || st.Routes[0].Domain != "kafka2-domain" || st.Routes[0].ConfigEpoch != 3 || st.Routes[0].ClusterID != "cluster-2" {
 		t.Fatalf("switch answered %d %+v", code, st)

@@ -25,6 +25,8 @@ type Metrics struct {
 	unknownTopicIDs *prometheus.CounterVec
 	restarts        *prometheus.CounterVec
 	configEpoch     *prometheus.GaugeVec
+	pauses          *prometheus.CounterVec
+	produceHeld     *prometheus.CounterVec
 
 	mu     sync.Mutex
 	routes map[string]*routeMetrics
@@ -74,8 +76,15 @@ func NewMetrics() *Metrics {
 	m.configEpoch = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "turnout_gateway_route_epoch", Help: "The route epoch being served, by route and domain.",
 	}, []string{"route", "domain"})
+	m.pauses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_produce_pauses_total", Help: "Produce pauses for planned switches, by route.",
+	}, []string{"route"})
+	m.produceHeld = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_produce_held_total", Help: "Produce requests held by a pause, by route.",
+	}, []string{"route"})
 	for _, c := range []prometheus.Collector{m.connections, m.connectionsOpen, m.requests, m.latency, m.bytesIn,
-		m.bytesOut, m.dialErrors, m.frameErrors, m.unmapped, m.unknownTopicIDs, m.restarts, m.configEpoch} {
+		m.bytesOut, m.dialErrors, m.frameErrors, m.unmapped, m.unknownTopicIDs, m.restarts, m.configEpoch,
+		m.pauses, m.produceHeld} {
 		f(c)
 	}
 	return m
@@ -92,6 +101,8 @@ type routeMetrics struct {
 	frameErrors     prometheus.Counter
 	unmapped        prometheus.Counter
 	unknownTopicIDs prometheus.Counter
+	pauses          prometheus.Counter
+	produceHeld     prometheus.Counter
 
 	mu       sync.Mutex
 	requests map[int16]prometheus.Counter
@@ -116,6 +127,8 @@ func (m *Metrics) route(name string) *routeMetrics {
 		frameErrors:     m.frameErrors.WithLabelValues(name),
 		unmapped:        m.unmapped.WithLabelValues(name),
 		unknownTopicIDs: m.unknownTopicIDs.WithLabelValues(name),
+		pauses:          m.pauses.WithLabelValues(name),
+		produceHeld:     m.produceHeld.WithLabelValues(name),
 		requests:        map[int16]prometheus.Counter{},
 		latency:         map[int16]prometheus.Observer{},
 		route:           name,

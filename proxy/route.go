@@ -33,6 +33,9 @@ type Route struct {
 	// this route until they fetched their committed offsets; nil when the
 	// route did not switch clusters.
 	resync *resyncGate
+	// pause holds Produce requests while the agents prepare a planned
+	// switch away from this route's cluster.
+	pause producePause
 
 	plan      config.PortPlan
 	host      string   // advertised to clients

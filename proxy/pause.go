@@ -1,0 +1,128 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/turnout/turnout/proxy/config"
+)
+
+// MaxPause bounds a produce pause. The agent that asked for it renews or
+// ends it; if that agent dies, producers resume on their own by then.
+const MaxPause = time.Minute
+
+var errBadPause = errors.New("pause length out of range")
+
+// producePause holds a route's Produce requests for a planned switch: once
+// no record reaches the cluster being left, replication can catch up to the
+// last acknowledged one, and the switch then loses nothing. Held requests
+// are never sent: the switch drains their connections, and the clients send
+// them again, unacknowledged, to the new cluster.
+type producePause struct {
+	mu       sync.Mutex
+	released chan struct{} // nil while producing; closed on resume
+	until    time.Time
+	timer    *time.Timer
+}
+
+// held returns the channel a Produce waits on, or nil when not paused.
+func (p *producePause) held() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.released
+}
+
+// start pauses for ttl from now, or extends a pause already on.
+func (p *producePause) start(ttl time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.released == nil {
+		p.released = make(chan struct{})
+	}
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.until = time.Now().Add(ttl)
+	released := p.released
+	p.timer = time.AfterFunc(ttl, func() { p.release(released) })
+}
+
+// stop resumes producing; it reports whether a pause was on.
+func (p *producePause) stop() bool {
+	p.mu.Lock()
+	released := p.released
+	p.mu.Unlock()
+	return p.release(released)
+}
+
+func (p *producePause) release(released chan struct{}) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if released == nil || p.released != released {
+		return false // already released, or a newer pause started
+	}
+	close(p.released)
+	p.released = nil
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	return true
+}
+
+// pausedUntil is when the pause ends on its own; zero when not paused.
+func (p *producePause) pausedUntil() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.released == nil {
+		return time.Time{}
+	}
+	return p.until
+}
+
+// PauseProduce holds the route's Produce requests for up to ttl (at most
+// MaxPause), for a planned switch. epoch must be the route's current one,
+// so that a pause meant for a route the agents have already switched is
+// refused (config.ErrStaleEpoch) rather than holding the new cluster's
+// producers.
+func (g *Gateway) PauseProduce(name string, epoch int32, ttl time.Duration) error {
+	if ttl <= 0 || ttl > MaxPause {
+		return fmt.Errorf("%w: %v; want more than 0 and at most %v", errBadPause, ttl, MaxPause)
+	}
+	r, err := g.servedRoute(name)
+	if err != nil {
+		return err
+	}
+	if r.Epoch != epoch {
+		return fmt.Errorf("route %s serves epoch %d, not %d: %w", name, r.Epoch, epoch, config.ErrStaleEpoch)
+	}
+	r.pause.start(ttl)
+	r.metrics.pauses.Inc()
+	g.log.Warn("producers paused for a planned switch", "route", name, "epoch", epoch, "for", ttl)
+	return nil
+}
+
+// ResumeProduce ends a pause; the held requests go on to the cluster the
+// route still serves.
+func (g *Gateway) ResumeProduce(name string) error {
+	r, err := g.servedRoute(name)
+	if err != nil {
+		return err
+	}
+	if r.pause.stop() {
+		g.log.Warn("producers resumed", "route", name, "epoch", r.Epoch)
+	}
+	return nil
+}
+
+func (g *Gateway) servedRoute(name string) (*Route, error) {
+	g.rmu.RLock()
+	defer g.rmu.RUnlock()
+	rs := g.routes[name]
+	if rs == nil {
+		return nil, fmt.Errorf("route %s: %w", name, ErrUnknownRoute)
+	}
+	return rs.route.Load(), nil
+}

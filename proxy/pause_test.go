@@ -1,0 +1,133 @@
+package proxy_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// records counts the records of the topic on a cluster, read directly.
+func (b *bed) records(c *kfake.Cluster) int64 {
+	b.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n
+}
+
+// produceAsync produces one record and returns where its result will come.
+func produceAsync(ctx context.Context, cl *kgo.Client) <-chan error {
+	done := make(chan error, 1)
+	cl.Produce(ctx, &kgo.Record{Topic: topic, Value: []byte("held")}, func(_ *kgo.Record, err error) { done <- err })
+	return done
+}
+
+// held waits until the gateway holds a Produce, and checks it was not
+// acknowledged.
+func (b *bed) held(ctx context.Context, done <-chan error, want float64) {
+	b.t.Helper()
+	waitFor(b.t, ctx, "the gateway holds the produce", func() bool { return b.counter("turnout_gateway_produce_held_total") >= want })
+	select {
+	case err := <-done:
+		b.t.Fatalf("a produce was answered (%v) while the route was paused", err)
+	default:
+	}
+}
+
+// TestPauseHoldsProduceUntilSwitch is the planned switch: with producers
+// paused, nothing more reaches the cluster being left; the held record is
+// acknowledged by the cluster the route switches to, and only there.
+func TestPauseHoldsProduceUntilSwitch(t *testing.T) {
+	b := newBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := b.client()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, bad := range []struct {
+		body string
+		code int
+	}{
+		{`{"route":"switchover-route","epoch":4,"ttl":"10s"}`, http.StatusConflict}, // not the served epoch
+		{`{"route":"nope","epoch":0,"ttl":"10s"}`, http.StatusBadRequest},
+		{`{"route":"switchover-route","epoch":0,"ttl":"2m"}`, http.StatusBadRequest}, // above MaxPause
+		{`{"route":"switchover-route","epoch":0,"ttl":"soon"}`, http.StatusBadRequest},
+	} {
+		if code, st := b.post("/pause", bad.body); code != bad.code || st.Routes[0].ProducePausedUntil != nil {
+			t.Errorf("pause %s answered %d %+v; want %d and no pause", bad.body, code, st.Routes[0], bad.code)
+		}
+	}
+	code, st := b.post("/pause", `{"route":"switchover-route","epoch":0,"ttl":"30s"}`)
+	if code != http.StatusOK || st.Routes[0].ProducePausedUntil == nil {
+		t.Fatalf("pause answered %d %+v", code, st)
+	}
+	done := produceAsync(ctx, cl)
+	b.held(ctx, done, 1)
+	if n := b.records(b.clusters[0]); n != 1 {
+		t.Fatalf("cluster 1 has %d records while paused, want 1", n)
+	}
+
+	if code, st := b.post("/restart", `{"routes":[{"name":"switchover-route","domain":"kafka2-domain","epoch":1}]}`); code != http.StatusOK {
+		t.Fatalf("switch answered %d %+v", code, st)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the held produce failed after the switch: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the held produce was never acknowledged after the switch")
+	}
+	if n1, n2 := b.records(b.clusters[0]), b.records(b.clusters[1]); n1 != 1 || n2 != 1 {
+		t.Fatalf("after the switch cluster 1 has %d records and cluster 2 %d; want 1 and 1 (the held one on cluster 2)", n1, n2)
+	}
+	if _, st := b.post("/resume", `{"route":"switchover-route"}`); st.Routes[0].ProducePausedUntil != nil {
+		t.Fatalf("the switched route is still paused: %+v", st.Routes[0])
+	}
+}
+
+// TestPauseEnds: a pause ends by /resume, or by itself when its time is up
+// (the agent that asked may have died), and the held records go to the
+// cluster the route still serves.
+func TestPauseEnds(t *testing.T) {
+	b := newBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := b.client()
+
+	b.post("/pause", `{"route":"switchover-route","epoch":0,"ttl":"30s"}`)
+	done := produceAsync(ctx, cl)
+	b.held(ctx, done, 1)
+	if code, _ := b.post("/resume", `{"route":"switchover-route"}`); code != http.StatusOK {
+		t.Fatalf("resume answered %d", code)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the produce held until /resume failed: %v", err)
+	}
+
+	b.post("/pause", `{"route":"switchover-route","epoch":0,"ttl":"500ms"}`)
+	done = produceAsync(ctx, cl)
+	// Held (counted), then released by the clock: no /resume is sent.
+	waitFor(t, ctx, "the gateway holds the produce", func() bool { return b.counter("turnout_gateway_produce_held_total") >= 2 })
+	if err := <-done; err != nil {
+		t.Fatalf("the produce held until the pause expired failed: %v", err)
+	}
+	if n := b.records(b.clusters[0]); n != 2 {
+		t.Fatalf("cluster 1 has %d records, want 2", n)
+	}
+}
