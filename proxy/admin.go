@@ -80,7 +80,7 @@ func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 			writeJSON(w, http.StatusBadRequest, StatusResponse{Routes: g.Status(), Error: fmt.Sprintf("ttl %q: %v", req.TTL, err)})
 			return
 		}
-		reply(w, g, g.PauseProduce(req.Route, req.Epoch, ttl))
+		reply(w, g, g.PauseProduce(r.Context(), req.Route, req.Epoch, ttl))
 	})
 	mux.HandleFunc("POST /resume", func(w http.ResponseWriter, r *http.Request) {
 		var req PauseRequest

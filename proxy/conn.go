@@ -170,6 +170,15 @@ func (s *session) drain(deadline time.Time, linger func()) {
 	<-s.done
 }
 
+func (s *session) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
 func (s *session) isDraining() bool {
 	select {
 	case <-s.draining:

@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -86,12 +88,14 @@ func (p *producePause) pausedUntil() time.Time {
 // MaxPause), for a planned switch. epoch must be the route's current one,
 // so that a pause meant for a route the agents have already switched is
 // refused (config.ErrStaleEpoch) rather than holding the new cluster's
-// producers.
-func (g *Gateway) PauseProduce(name string, epoch int32, ttl time.Duration) error {
+// producers. It returns once the Produce requests sent before the pause
+// have been answered, so that every record the cluster acknowledged is in
+// its end offsets when the caller measures replication.
+func (g *Gateway) PauseProduce(ctx context.Context, name string, epoch int32, ttl time.Duration) error {
 	if ttl <= 0 || ttl > MaxPause {
 		return fmt.Errorf("%w: %v; want more than 0 and at most %v", errBadPause, ttl, MaxPause)
 	}
-	r, err := g.servedRoute(name)
+	rs, r, err := g.servedRoute(name)
 	if err != nil {
 		return err
 	}
@@ -101,13 +105,49 @@ func (g *Gateway) PauseProduce(name string, epoch int32, ttl time.Duration) erro
 	r.pause.start(ttl)
 	r.metrics.pauses.Inc()
 	g.log.Warn("producers paused for a planned switch", "route", name, "epoch", epoch, "for", ttl)
+	wait := min(ttl, g.cfg.Load().DrainTimeout())
+	if err := rs.settle(ctx, r, time.Now().Add(wait)); err != nil {
+		r.pause.stop()
+		g.log.Warn("producers resumed: the pause did not settle", "route", name, "err", err)
+		return err
+	}
 	return nil
+}
+
+// settle waits until every connection to r has had nothing owed at some
+// moment: Produce requests are held from the pause on, so by then those
+// sent before it have all been answered.
+func (rs *routeServer) settle(ctx context.Context, r *Route, deadline time.Time) error {
+	rs.mu.Lock()
+	var waiting []*session
+	for s := range rs.sessions {
+		if s.route == r {
+			waiting = append(waiting, s)
+		}
+	}
+	rs.mu.Unlock()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		waiting = slices.DeleteFunc(waiting, func(s *session) bool { return s.owed.Load() == 0 || s.ended() })
+		if len(waiting) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d connections of route %s still await answers from the cluster", len(waiting), r.Name)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // ResumeProduce ends a pause; the held requests go on to the cluster the
 // route still serves.
 func (g *Gateway) ResumeProduce(name string) error {
-	r, err := g.servedRoute(name)
+	_, r, err := g.servedRoute(name)
 	if err != nil {
 		return err
 	}
@@ -117,12 +157,12 @@ func (g *Gateway) ResumeProduce(name string) error {
 	return nil
 }
 
-func (g *Gateway) servedRoute(name string) (*Route, error) {
+func (g *Gateway) servedRoute(name string) (*routeServer, *Route, error) {
 	g.rmu.RLock()
 	defer g.rmu.RUnlock()
 	rs := g.routes[name]
 	if rs == nil {
-		return nil, fmt.Errorf("route %s: %w", name, ErrUnknownRoute)
+		return nil, nil, fmt.Errorf("route %s: %w", name, ErrUnknownRoute)
 	}
-	return rs.route.Load(), nil
+	return rs, rs.route.Load(), nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // records counts the records of the topic on a cluster, read directly.
@@ -129,5 +130,48 @@ func TestPauseEnds(t *testing.T) {
 	}
 	if n := b.records(b.clusters[0]); n != 2 {
 		t.Fatalf("cluster 1 has %d records, want 2", n)
+	}
+}
+
+// TestPauseWaitsForProduceInFlight: a pause answers only once the Produce
+// requests forwarded before it are answered, so that the end offsets the
+// agents read next hold every record acknowledged before the pause.
+func TestPauseWaitsForProduceInFlight(t *testing.T) {
+	b := newBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := b.client()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("first")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	seen, release := make(chan struct{}), make(chan struct{})
+	b.clusters[0].ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		close(seen)
+		b.clusters[0].SleepControl(func() { <-release })
+		return nil, nil, false // then the cluster appends it as usual
+	})
+	done := produceAsync(ctx, cl)
+	<-seen
+
+	paused := make(chan int, 1)
+	go func() {
+		code, _ := b.post("/pause", `{"route":"switchover-route","epoch":0,"ttl":"30s"}`)
+		paused <- code
+	}()
+	waitFor(t, ctx, "the pause has started", func() bool { return b.counter("turnout_gateway_produce_pauses_total") >= 1 })
+	select {
+	case code := <-paused:
+		t.Fatalf("the pause answered %d while a produce was in flight", code)
+	default:
+	}
+	close(release)
+	if code := <-paused; code != http.StatusOK {
+		t.Fatalf("pause answered %d", code)
+	}
+	if n := b.records(b.clusters[0]); n != 2 {
+		t.Fatalf("when the pause answered, cluster 1 had %d records; want 2 (the one in flight included)", n)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
