@@ -78,6 +78,10 @@ type Decision struct {
 	Reason   string // one sentence with the facts behind Code
 	Breached []string
 	Healthy  []string // agents whose fresh views show the target healthy
+	// Quiesce asks for a planned switch: hold producers at the gateways
+	// and flip only once replication has every acknowledged record, for
+	// at most failover.plannedPause.
+	Quiesce bool
 }
 
 // Decide says whether a route fails over automatically, or why not. It

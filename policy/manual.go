@@ -122,5 +122,10 @@ func DecideManual(req Request, in Input, p *Policy) Decision {
 	if code, why := lagBlocks(in.Lag, p, d.To); code != "" {
 		return d.is(code, "%s waits: %s (force skips this check)", what, why)
 	}
-	return d.flip(in, "%s at epoch %d: %s healthy for %s; %s", what, in.Route.Epoch+1, d.To, strings.Join(d.Healthy, ", "), lagFacts(in.Lag, p))
+	d = d.flip(in, "%s at epoch %d: %s healthy for %s; %s", what, in.Route.Epoch+1, d.To, strings.Join(d.Healthy, ", "), lagFacts(in.Lag, p))
+	// The cluster being left still takes writes: pausing them lets
+	// replication finish, so that the switch leaves nothing behind.
+	sourceUp := len(matching(views[d.From], func(v View) bool { return v.Healthy })) >= q
+	d.Quiesce = sourceUp && p.Failover.PlannedPause > 0 && p.Replication.Mode != ModeNone
+	return d
 }

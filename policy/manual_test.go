@@ -122,3 +122,36 @@ func TestDecideManual(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideManualQuiesce: only a planned switch, away from a cluster a
+// quorum still sees healthy, pauses producers for replication to finish.
+func TestDecideManualQuiesce(t *testing.T) {
+	healthy := []View{up("a1", "k1"), up("a2", "k1"), up("a3", "k1"), up("a1", "k2"), up("a2", "k2"), up("a3", "k2")}
+	sourceDown := []View{down("a1", "k1", 3), down("a2", "k1", 3), up("a3", "k1"), up("a1", "k2"), up("a2", "k2"), up("a3", "k2")}
+	tests := []struct {
+		name    string
+		req     Request
+		views   []View
+		policy  func(*Policy)
+		quiesce bool
+	}{
+		{"planned failover", Request{Action: ActionFailover}, healthy, nil, true},
+		{"source lost", Request{Action: ActionFailover}, sourceDown, nil, false},
+		{"forced", Request{Action: ActionFailover, Force: true}, healthy, nil, false},
+		{"pause off", Request{Action: ActionFailover}, healthy, func(p *Policy) { p.Failover.PlannedPause = 0 }, false},
+		{"nothing replicated to wait for", Request{Action: ActionFailover}, healthy, func(p *Policy) { p.Replication.Mode = ModeNone }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := testPolicy()
+			p.Failover.PlannedPause = DefaultPlannedPause
+			if tt.policy != nil {
+				tt.policy(p)
+			}
+			d := DecideManual(tt.req, input(tt.views...), p)
+			if !d.Flip || d.Quiesce != tt.quiesce {
+				t.Fatalf("got %s (flip %v) quiesce %v, want a flip with quiesce %v: %s", d.Code, d.Flip, d.Quiesce, tt.quiesce, d.Reason)
+			}
+		})
+	}
+}

@@ -39,7 +39,7 @@ func parse(d *yamlstrict.Decoder) *Policy {
 	p := &Policy{
 		Probe:       Probe{Interval: DefaultProbeInterval, Timeout: DefaultProbeTimeout},
 		Health:      Health{FailuresToBreach: DefaultFailuresToBreach, MinBrokers: DefaultMinBrokers},
-		Failover:    Failover{Automatic: true, MaxLagRecords: DefaultMaxLagRecords, Cooldown: DefaultCooldown},
+		Failover:    Failover{Automatic: true, MaxLagRecords: DefaultMaxLagRecords, Cooldown: DefaultCooldown, PlannedPause: DefaultPlannedPause},
 		Replication: Replication{Mode: ModeMirrorMaker2},
 		File:        d.File(),
 	}
@@ -114,6 +114,9 @@ func (v validator) failover(f *Failover) {
 	}
 	if f.Cooldown < 0 {
 		v.Errorf("failover.cooldown", "cannot be negative, got %s; 0s means no cooldown", f.Cooldown)
+	}
+	if f.PlannedPause < 0 || f.PlannedPause > MaxPlannedPause {
+		v.Errorf("failover.plannedPause", "must be from 0s (no pause) to %s, got %s", MaxPlannedPause, f.PlannedPause)
 	}
 }
 

@@ -64,6 +64,12 @@ type Failover struct {
 	Automatic     bool          `yaml:"automatic"`
 	MaxLagRecords int64         `yaml:"maxLagRecords"`
 	Cooldown      time.Duration `yaml:"cooldown"`
+	// PlannedPause bounds how long a planned switch (manual, not forced,
+	// from a cluster a quorum sees healthy) holds producers at the
+	// gateways while replication catches up to the last acknowledged
+	// record; 0 switches within MaxLagRecords without pausing, and can
+	// leave the records not yet replicated behind.
+	PlannedPause time.Duration `yaml:"plannedPause"`
 }
 
 // Replication modes: how the agents measure how far the standby is behind.
@@ -117,6 +123,10 @@ const (
 	DefaultMinBrokers       = 1
 	DefaultMaxLagRecords    = 10000
 	DefaultCooldown         = 10 * time.Minute
+	DefaultPlannedPause     = 15 * time.Second
+	// MaxPlannedPause is the longest pause a gateway accepts
+	// (proxy.MaxPause): producers must not wait beyond their timeouts.
+	MaxPlannedPause = time.Minute
 	DefaultGatewayTimeout   = 30 * time.Second
 )
 
