@@ -126,8 +126,8 @@ const (
 	DefaultPlannedPause     = 15 * time.Second
 	// MaxPlannedPause is the longest pause a gateway accepts
 	// (proxy.MaxPause): producers must not wait beyond their timeouts.
-	MaxPlannedPause = time.Minute
-	DefaultGatewayTimeout   = 30 * time.Second
+	MaxPlannedPause       = time.Minute
+	DefaultGatewayTimeout = 30 * time.Second
 )
 
 // Load reads and parses the policy file at path.
