@@ -73,6 +73,7 @@ type policyOpts struct {
 	maxLag        int64
 	mode          string
 	cooldown      time.Duration
+	plannedPause  time.Duration
 	gatewayAdmin  string // defaults to the harness gateway
 	gatewayExtras string // more gateways, YAML list items
 }
@@ -153,6 +154,9 @@ func (h *harness) writePolicy(po policyOpts) {
 	if po.gatewayAdmin == "" {
 		po.gatewayAdmin = h.gwAdmin.URL
 	}
+	if po.plannedPause == 0 {
+		po.plannedPause = policy.DefaultPlannedPause
+	}
 	yaml := fmt.Sprintf(`routes:
   - name: %s
     primary: %s
@@ -167,6 +171,7 @@ failover:
   automatic: true
   maxLagRecords: %d
   cooldown: %s
+  plannedPause: %s
 replication:
   mode: %s
   topics: [%s]
@@ -177,7 +182,7 @@ gateways:
 %s
 gatewayConfig: %s
 signalFile: %s
-`, route, primary, standby, po.interval, po.maxLag, po.cooldown, po.mode, topic, po.gatewayAdmin, po.gatewayExtras, h.gwPath, h.signal)
+`, route, primary, standby, po.interval, po.maxLag, po.cooldown, po.plannedPause, po.mode, topic, po.gatewayAdmin, po.gatewayExtras, h.gwPath, h.signal)
 	if err := os.WriteFile(h.polPath, []byte(yaml), 0o644); err != nil {
 		h.t.Fatal(err)
 	}
@@ -281,21 +286,31 @@ func (h *harness) failover(ctx context.Context, id string, req agent.FailoverReq
 	return h.agents[id].a.Failover(ctx, req)
 }
 
-// produce writes n records to a cluster directly.
+// produceTo writes n records to partition 0 of a cluster directly, so that
+// writing the same n to the other cluster is replicating them as an
+// offset-preserving link would.
 func produceTo(t *testing.T, c *kfake.Cluster, n int) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
+	if err := produceN(c, n); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func produceN(c *kfake.Cluster, n int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		return err
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i := range n {
 		if err := cl.ProduceSync(ctx, kgo.StringRecord(strconv.Itoa(i))).FirstErr(); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
+	return nil
 }
 
 // TestKillPrimaryFailsOver: cluster 1 dies; the agents agree, the route

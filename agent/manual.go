@@ -164,7 +164,15 @@ func (a *Agent) tryManual(ctx context.Context, r *manualRequest) (Outcome, bool)
 		// as when MirrorMaker 2 has just started) or for a flip to end.
 		return o, d.Code == policy.CodeLagTooHigh || d.Code == policy.CodeLagUnknown || d.Code == policy.CodeInProgress
 	}
+	if d.Quiesce {
+		if o, ok := a.quiesce(ctx, d); !ok {
+			return o, false
+		}
+	}
 	if err := a.flip(ctx, d, r.req); err != nil {
+		if d.Quiesce {
+			a.resumeProducers(ctx, d.Route)
+		}
 		o.Code, o.Message = "failed", err.Error()
 		return o, false
 	}

@@ -1,0 +1,92 @@
+package agent_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnout/turnout/agent"
+)
+
+// TestPlannedSwitchPausesProducers: a manual failover away from a healthy
+// cluster holds producers at the gateway until the standby has every
+// record, then flips, and the record sent during the pause is acknowledged
+// by the standby alone. If replication does not catch up within
+// failover.plannedPause, nothing flips and producers resume.
+func TestPlannedSwitchPausesProducers(t *testing.T) {
+	h := newHarness(t, policyOpts{plannedPause: 2 * time.Second})
+	produceTo(t, h.clusters[0], 20)
+	h.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leader := h.leader(ctx)
+	waitFor(t, ctx, "the leader measured a lag of 20", func() bool {
+		l := h.status(leader).Lag[route]
+		return l.Known && l.Records == 20
+	})
+
+	o := h.failover(ctx, leader, agent.FailoverRequest{})
+	if o.OK || o.Code != "not-caught-up" || !strings.Contains(o.Message, "20 records behind") {
+		t.Fatalf("a planned failover with replication stuck answered %+v; want not-caught-up naming the 20 records", o)
+	}
+	if st := h.gw.Status(); st[0].ProducePausedUntil != nil || st[0].Domain != primary {
+		t.Fatalf("after the refused switch the gateway serves %+v; want %s and producers resumed", st[0], primary)
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:"+strconv.Itoa(h.gwPort)), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	held, copied := make(chan error, 1), make(chan error, 1)
+	go func() {
+		// Once producers are paused, a record sent through the gateway
+		// waits, and replication catches up.
+		for h.gw.Status()[0].ProducePausedUntil == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		cl.Produce(ctx, kgo.StringRecord("sent during the pause"), func(_ *kgo.Record, err error) { held <- err })
+		copied <- produceN(h.clusters[1], 20)
+	}()
+	o = h.failover(ctx, leader, agent.FailoverRequest{})
+	if !o.OK || o.To != standby {
+		t.Fatalf("planned failover: %+v", o)
+	}
+	if err := <-copied; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-held; err != nil {
+		t.Fatalf("the record held during the pause: %v", err)
+	}
+	if n1, n2 := records(t, h.clusters[0]), records(t, h.clusters[1]); n1 != 20 || n2 != 21 {
+		t.Fatalf("cluster 1 has %d records and cluster 2 %d; want 20 and 21 (the held record on cluster 2 only)", n1, n2)
+	}
+}
+
+// records counts the topic's records on a cluster.
+func records(t *testing.T, c *kfake.Cluster) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n
+}
