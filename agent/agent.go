@@ -39,6 +39,9 @@ type Config struct {
 	Logger        *slog.Logger
 	// Dial, when set, is used for every connection to a cluster.
 	Dial Dialer
+	// GatewayRetry is how long after a flip stopped at a gateway the
+	// leader tries the gateways not restarted again; default 30s.
+	GatewayRetry time.Duration
 }
 
 // Agent is a running agent.

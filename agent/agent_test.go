@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +44,7 @@ type harness struct {
 	t        *testing.T
 	dir      string
 	clusters [2]*kfake.Cluster
+	addrs    [2][]string // each cluster's, known after it is closed
 	gwPath   string
 	polPath  string
 	signal   string
@@ -54,6 +56,8 @@ type harness struct {
 	// dial gives each agent's dialer, so a test can blind one agent.
 	dial  map[string]agent.Dialer
 	conns [2]*crashable.Set
+	// gatewayRetry is the agents' GatewayRetry (zero: the default).
+	gatewayRetry time.Duration
 }
 
 // kill stops cluster i as a crash would: every connection ends.
@@ -88,7 +92,7 @@ func newHarness(t *testing.T, po policyOpts) *harness {
 	h.polPath = filepath.Join(h.dir, "policy.yaml")
 	h.signal = filepath.Join(h.dir, "signal")
 	h.gwPort = testnet.FreePorts(t, 4)
-	h.writeGatewayConfig()
+	h.writeGatewayConfig(h.gwPath, h.gwPort)
 	h.gw = proxy.New(h.gwPath, quietLogger(t, "gateway"), proxy.NewMetrics())
 	if err := h.gw.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -120,20 +124,23 @@ func (h *harness) startCluster(i int, ports []int) {
 	}
 	h.t.Cleanup(c.Close)
 	h.clusters[i] = c
+	h.addrs[i] = c.ListenAddrs()
 }
 
-func (h *harness) writeGatewayConfig() {
+// writeGatewayConfig writes a gateway config serving the route from the
+// primary at epoch 0 on port.
+func (h *harness) writeGatewayConfig(path string, port int) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "gateway:\n  name: test\n  streamingDomains:\n")
-	for j, c := range h.clusters {
+	for j, addrs := range h.addrs {
 		fmt.Fprintf(&sb, "    - name: kafka%d-domain\n      kafkaCluster:\n        name: cluster-%d\n", j+1, j+1)
-		fmt.Fprintf(&sb, "        bootstrapServers:\n          - id: plain\n            endpoint: %q\n", strings.Join(c.ListenAddrs(), ","))
+		fmt.Fprintf(&sb, "        bootstrapServers:\n          - id: plain\n            endpoint: %q\n", strings.Join(addrs, ","))
 		fmt.Fprintf(&sb, "        nodeIdRanges: [{name: all, start: 0, end: 2}]\n")
 	}
-	fmt.Fprintf(&sb, "  routes:\n    - name: %s\n      endpoint: \"127.0.0.1:%d\"\n      bind: 127.0.0.1\n", route, h.gwPort)
+	fmt.Fprintf(&sb, "  routes:\n    - name: %s\n      endpoint: \"127.0.0.1:%d\"\n      bind: 127.0.0.1\n", route, port)
 	fmt.Fprintf(&sb, "      streamingDomain:\n        name: %s\n        bootstrapServerId: plain\n", primary)
 	fmt.Fprintf(&sb, "  limits:\n    drainTimeout: 1s\n")
-	if err := os.WriteFile(h.gwPath, []byte(sb.String()), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -194,7 +201,7 @@ func (h *harness) start(id string) *agent.Agent {
 	a, err := agent.New(agent.Config{
 		ID: id, PolicyFile: h.polPath, RaftAddr: h.peers[id], Peers: h.peers,
 		DataDir: filepath.Join(h.dir, "data-"+id), HTTPAddr: "127.0.0.1:0",
-		Logger: quietLogger(h.t, id), Dial: h.dial[id],
+		Logger: quietLogger(h.t, id), Dial: h.dial[id], GatewayRetry: h.gatewayRetry,
 	})
 	if err != nil {
 		h.t.Fatalf("agent %s: %v", id, err)
@@ -734,8 +741,21 @@ func TestBadSignalFile(t *testing.T) {
 // back; the runbook stops there and the status says which gateways serve the
 // new cluster and what failed.
 func TestGatewayRestartFails(t *testing.T) {
-	dead := "http://127.0.0.1:" + strconv.Itoa(testnet.FreePorts(t, 1))
-	h := newHarness(t, policyOpts{gatewayExtras: fmt.Sprintf("  - name: gw-2\n    admin: %s\n    timeout: 1s\n", dead)})
+	for _, tt := range []struct {
+		name  string
+		retry time.Duration // the agents' GatewayRetry; 0 leaves it to a person
+	}{{"resumed by hand", 0}, {"retried by the leader", 500 * time.Millisecond}} {
+		t.Run(tt.name, func(t *testing.T) { testGatewayRestartFails(t, tt.retry) })
+	}
+}
+
+// testGatewayRestartFails: the second gateway does not answer, so the flip
+// stops there and is reported; once it is back, the flip is finished by a
+// person (turnout failover to the route's domain) or by the leader's retry.
+func testGatewayRestartFails(t *testing.T, retry time.Duration) {
+	deadAddr := "127.0.0.1:" + strconv.Itoa(testnet.FreePorts(t, 1))
+	h := newHarness(t, policyOpts{gatewayExtras: fmt.Sprintf("  - name: gw-2\n    admin: http://%s\n    timeout: 1s\n", deadAddr)})
+	h.gatewayRetry = cmp.Or(retry, time.Hour)
 	h.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -751,6 +771,36 @@ func TestGatewayRestartFails(t *testing.T) {
 	if st := h.gw.Status(); st[0].ClusterID != "cluster-2" {
 		t.Errorf("gw-1 serves %+v, want cluster-2", st[0])
 	}
+
+	// gw-2 comes back, still serving the old cluster from its own file.
+	path2 := filepath.Join(h.dir, "gateway-2.yaml")
+	h.writeGatewayConfig(path2, testnet.FreePorts(t, 4))
+	gw2 := proxy.New(path2, quietLogger(t, "gw-2"), proxy.NewMetrics())
+	if err := gw2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw2.Close(context.Background()) })
+	ln, err := net.Listen("tcp", deadAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin2 := &http.Server{Handler: proxy.AdminHandler(gw2, proxy.NewMetrics(), false)}
+	go admin2.Serve(ln)
+	t.Cleanup(func() { admin2.Close() })
+
+	if retry == 0 {
+		if o := h.failover(ctx, h.leader(ctx), agent.FailoverRequest{To: standby}); !o.OK || o.Code != "done" {
+			t.Fatalf("failover to the domain of the failed flip answered %+v; want it to restart the rest", o)
+		}
+	}
+	waitFor(t, ctx, "gw-2 serves cluster 2 at the flip's epoch", func() bool {
+		st := gw2.Status()
+		return st[0].ClusterID == "cluster-2" && st[0].ConfigEpoch == r.Epoch
+	})
+	waitFor(t, ctx, "the flip is reported done", func() bool {
+		f := h.route(h.leader(ctx)).Flip
+		return f != nil && f.Outcome == "done" && slices.Equal(f.GatewaysDone, []string{"gw-1", "gw-2"})
+	})
 }
 
 // ports returns the ports cluster i listens on.

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,12 @@ import (
 // maxManualWait bounds how long a manual failover waits for replication to
 // catch up before it is refused.
 const maxManualWait = 10 * time.Minute
+
+// defaultGatewayRetry is how long after a flip stopped at a gateway the
+// leader tries that gateway and the rest again. Until they serve the
+// route's new cluster their clients stay on the old one, so the leader
+// keeps trying.
+const defaultGatewayRetry = 30 * time.Second
 
 // leaderLoop does the leader's work while this agent leads: it registers
 // the agent's HTTP address, seeds and resumes routes, then decides on every
@@ -43,6 +50,7 @@ func (a *Agent) leaderLoop(ctx context.Context) error {
 		}
 		if leading && ledTerm != 0 {
 			a.decide(ctx)
+			a.retryFailed(ctx)
 			waiting = a.retryManual(ctx, waiting)
 		}
 		select {
@@ -169,6 +177,39 @@ func (a *Agent) noteDecision(d policy.Decision) {
 		"from", d.From, "to", d.To, "reason", d.Reason, "breached_by", d.Breached, "healthy_by", d.Healthy)
 }
 
+// retryFailed takes up again, gatewayRetry after they stopped, the flips
+// that stopped before every gateway was restarted.
+func (a *Agent) retryFailed(ctx context.Context) {
+	retry := cmp.Or(a.cfg.GatewayRetry, defaultGatewayRetry)
+	st := a.node.State()
+	for _, r := range a.policy.Routes {
+		rs := st.Routes[r.Name]
+		if rs == nil || rs.InProgress != nil || rs.LastFlip == nil || rs.LastFlip.Outcome != consensus.OutcomeFailed ||
+			rs.LastFlip.Epoch != rs.Epoch || time.Since(rs.LastFlip.FinishedAt) < retry {
+			continue
+		}
+		if err := a.resumeFlip(ctx, r.Name, rs.Epoch); err != nil {
+			a.log.Error("retrying the gateways of a failed flip", "route", r.Name, "epoch", rs.Epoch, "err", err,
+				"next_try_in", retry)
+		}
+	}
+}
+
+// resumeFlip commits taking up a failed flip and carries it on from where
+// it stopped.
+func (a *Agent) resumeFlip(ctx context.Context, route string, epoch int32) error {
+	if err := a.node.Apply(ctx, consensus.ResumeFlip{Route: route, Epoch: epoch, At: time.Now(), Leader: a.cfg.ID}); err != nil {
+		return err
+	}
+	f := a.node.State().Routes[route].InProgress
+	if f == nil {
+		return errors.New("the resumed flip is no longer in progress")
+	}
+	a.log.Warn("resuming a failed flip: restarting the gateways it did not", "route", route, "to", f.To, "epoch", epoch,
+		"gateways_done", f.GatewaysDone)
+	return a.runFlip(ctx, *f)
+}
+
 // flip commits a flip to Raft and carries it out. The commit is the point of
 // no return: its epoch is one more than the route's, so of two leaders that
 // race, only one commits, and a stale one can never put the route back.
@@ -198,7 +239,10 @@ func (a *Agent) flip(ctx context.Context, d policy.Decision, req policy.Request)
 // confirmed on the new cluster before the next, recording every step.
 func (a *Agent) runFlip(ctx context.Context, f consensus.Flip) (err error) {
 	trigger := "automatic"
-	if f.Manual {
+	switch {
+	case f.Step == consensus.StepResumed:
+		trigger = "resumed"
+	case f.Manual:
 		trigger = "manual"
 	}
 	defer func() {

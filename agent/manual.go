@@ -159,6 +159,15 @@ func (a *Agent) tryManual(ctx context.Context, r *manualRequest) (Outcome, bool)
 	d := policy.DecideManual(r.req, st.Input(route.Name, time.Now(), len(a.cfg.Peers)), a.policy)
 	a.noteDecision(d)
 	o := Outcome{Code: string(d.Code), Message: d.Reason, Route: d.Route, From: d.From, To: d.To, Leader: a.cfg.ID}
+	if d.Code == policy.CodeResume {
+		if err := a.resumeFlip(ctx, d.Route, st.Routes[d.Route].Epoch); err != nil {
+			o.Code, o.Message = "failed", err.Error()
+			return o, false
+		}
+		o.OK, o.Code = true, "done"
+		o.Message = fmt.Sprintf("route %s now serves %s on every gateway: %s", d.Route, d.To, d.Reason)
+		return o, false
+	}
 	if !d.Flip {
 		// Waiting for replication to catch up (or to be measured at all,
 		// as when MirrorMaker 2 has just started) or for a flip to end.

@@ -150,6 +150,41 @@ func (c FinishFlip) apply(s *State) error {
 	return nil
 }
 
+// ResumeFlip takes up a flip that stopped at a gateway which did not come
+// back: the route already serves the flip's target, and the gateways not
+// restarted still serve the old one, so the runbook must go on from where
+// it stopped rather than start a new flip. It is valid only for the
+// route's last flip, at the route's epoch, when that flip failed and no
+// other is in progress.
+type ResumeFlip struct {
+	Route  string    `json:"route"`
+	Epoch  int32     `json:"epoch"`
+	At     time.Time `json:"at"`
+	Leader string    `json:"leader"`
+}
+
+// StepResumed is the step of a flip ResumeFlip has just taken up.
+const StepResumed = "resumed"
+
+func (c ResumeFlip) apply(s *State) error {
+	r := s.Routes[c.Route]
+	switch {
+	case r == nil:
+		return reject("unknown route %q", c.Route)
+	case r.InProgress != nil:
+		return reject("a flip of route %q to %s at epoch %d is in progress", c.Route, r.InProgress.To, r.InProgress.Epoch)
+	case r.LastFlip == nil || r.LastFlip.Outcome != OutcomeFailed:
+		return reject("route %q has no failed flip to resume", c.Route)
+	case c.Epoch != r.Epoch || r.LastFlip.Epoch != r.Epoch:
+		return reject("stale epoch: route %q is at epoch %d and its last flip at %d, not %d", c.Route, r.Epoch, r.LastFlip.Epoch, c.Epoch)
+	}
+	f := r.LastFlip.clone()
+	f.Outcome, f.Error, f.FinishedAt = "", "", time.Time{}
+	f.Step, f.StepAt, f.Leader = StepResumed, c.At, c.Leader
+	r.InProgress = f
+	return nil
+}
+
 // inProgress returns the route's flip in progress if it is at epoch.
 func (s *State) inProgress(route string, epoch int32) (*Flip, error) {
 	r := s.Routes[route]
@@ -215,7 +250,7 @@ func (c RegisterAgent) apply(s *State) error {
 // them.
 var commandTypes = func() map[string]reflect.Type {
 	m := map[string]reflect.Type{}
-	for _, c := range []Command{InitRoute{}, StartFlip{}, RecordStep{}, FinishFlip{}, ReportView{}, ReportLag{}, RegisterAgent{}} {
+	for _, c := range []Command{InitRoute{}, StartFlip{}, RecordStep{}, FinishFlip{}, ResumeFlip{}, ReportView{}, ReportLag{}, RegisterAgent{}} {
 		t := reflect.TypeOf(c)
 		m[t.Name()] = t
 	}

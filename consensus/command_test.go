@@ -18,6 +18,12 @@ var flipping = []Command{
 	StartFlip{Route: "r", From: "k1", To: "k2", Epoch: 1, Reason: "k1 breached", At: t0, Leader: "a1"},
 }
 
+// failed is route r after its flip to k2 at epoch 1 stopped at gw-2, with
+// gw-1 done.
+var failed = append(flipping[:2:2],
+	RecordStep{Route: "r", Epoch: 1, Step: "gateway-restarted", ConfigWritten: true, GatewayDone: "gw-1"},
+	FinishFlip{Route: "r", Epoch: 1, Outcome: OutcomeFailed, Error: "gateway gw-2: timeout", At: t0.Add(time.Minute)})
+
 // flipped is route r after its flip to k2 at epoch 1 finished.
 var flipped = append(flipping[:2:2], FinishFlip{Route: "r", Epoch: 1, Outcome: OutcomeDone, At: t0.Add(3 * time.Second)})
 
@@ -95,6 +101,22 @@ func TestApply(t *testing.T) {
 		{"finish twice", flipped, FinishFlip{Route: "r", Epoch: 1, Outcome: OutcomeDone}, `no flip of route "r" is in progress`, nil},
 		{"finish a stale epoch", flipping, FinishFlip{Route: "r", Epoch: 2, Outcome: OutcomeDone}, "stale epoch", nil},
 		{"finish with no outcome", flipping, FinishFlip{Route: "r", Epoch: 1}, `outcome "" is neither done nor failed`, nil},
+
+		{"resume a failed flip", failed, ResumeFlip{Route: "r", Epoch: 1, At: t0.Add(2 * time.Minute), Leader: "a2"}, "",
+			func(s State) bool {
+				r := s.Routes["r"]
+				f := r.InProgress
+				return f != nil && f.To == "k2" && f.Epoch == 1 && f.Step == StepResumed && f.Leader == "a2" && f.Outcome == "" &&
+					f.Error == "" && f.FinishedAt.IsZero() && f.ConfigWritten && strings.Join(f.GatewaysDone, ",") == "gw-1" &&
+					r.LastFlip.Outcome == OutcomeFailed && r.Active == "k2" && r.Epoch == 1
+			}},
+		{"resume a flip that succeeded", flipped, ResumeFlip{Route: "r", Epoch: 1}, `route "r" has no failed flip to resume`, nil},
+		{"resume while a flip is in progress", flipping, ResumeFlip{Route: "r", Epoch: 1}, "is in progress", nil},
+		{"resume a stale epoch", failed, ResumeFlip{Route: "r", Epoch: 0}, "stale epoch", nil},
+		{"resume after a newer flip", append(failed[:len(failed):len(failed)],
+			StartFlip{Route: "r", From: "k2", To: "k1", Epoch: 2, Force: true},
+			FinishFlip{Route: "r", Epoch: 2, Outcome: OutcomeFailed}), ResumeFlip{Route: "r", Epoch: 1}, "stale epoch", nil},
+		{"resume an unknown route", nil, ResumeFlip{Route: "r", Epoch: 1}, `unknown route "r"`, nil},
 
 		{"report a view", nil, ReportView{view("a1", "k1", 2, t0)}, "",
 			func(s State) bool { return s.Views["a1"]["k1"].ConsecutiveFailures == 2 }},
@@ -250,6 +272,15 @@ func TestStateInput(t *testing.T) {
 	want := policy.RouteState{Name: "r", Active: "k2", Epoch: 1, LastFlipAt: t0}
 	if in.Route != want || in.Agents != 3 || !in.Now.Equal(t0.Add(time.Minute)) {
 		t.Errorf("route %+v, agents %d, now %v; want %+v", in.Route, in.Agents, in.Now, want)
+	}
+	f := NewState()
+	for _, c := range failed {
+		if err := f.Apply(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := f.Input("r", t0, 3).Route; !r.Unfinished || r.Active != "k2" {
+		t.Errorf("after a flip that stopped at a gateway the route is %+v; want it unfinished on k2", r)
 	}
 	if in.Lag.Known {
 		t.Errorf("lag %+v survived the flip", in.Lag)

@@ -116,6 +116,7 @@ func (s State) Input(route string, now time.Time, agents int) policy.Input {
 		in.Route = policy.RouteState{Name: r.Name, Active: r.Active, Epoch: r.Epoch, InProgress: r.InProgress != nil}
 		if r.LastFlip != nil {
 			in.Route.LastFlipAt = r.LastFlip.StartedAt
+			in.Route.Unfinished = r.LastFlip.Outcome == OutcomeFailed && r.LastFlip.Epoch == r.Epoch
 		}
 	} else {
 		in.Route.Name = route

@@ -28,21 +28,7 @@ const (
 // each with the tag the report shows and its cause. A drill logs such a
 // miss as KNOWN-... instead of failing; when the fix lands, delete the line
 // and the drill asserts the target again.
-var knownDrillMisses = map[string]string{
-	"failback/lost": knownSwitchSkips,
-}
-
-// knownSwitchSkips: records written to the new cluster after a switch are
-// skipped by a consumer. Seen two ways: a franz-go classic consumer
-// (cooperative-sticky) going on from its old cluster's offsets (before the
-// gateway's resync gate, 272eeeb), and a consumer resuming from its group's
-// offsets as MirrorMaker 2 translated them after a switch made with
-// replication far behind.
-const knownSwitchSkips = "KNOWN-SWITCH-SKIPS: a manual switch goes ahead once the lag is within " +
-	"failover.maxLagRecords (policy.DecideManual; 10000, the automatic limit), so a failback flips with MirrorMaker 2 " +
-	"thousands of records behind: producers write to the new cluster at once, MirrorMaker appends the old cluster's " +
-	"backlog after those records, and a consumer resuming from its group's offset as MirrorMaker translated it lands " +
-	"past them; a franz-go classic consumer that kept its old cluster's offsets skipped them the same way"
+var knownDrillMisses = map[string]string{}
 
 // TestDrills are the disaster drills: real Apache Kafka ×2, MirrorMaker 2,
 // three `turnout agent` and two `turnout gateway` processes, and Java and
@@ -495,21 +481,16 @@ func switchedAt(r kafkatest.AgentRoute) time.Time {
 }
 
 // lossTarget checks a target on lost records (allowed is how many may be
-// lost). A miss is the known one (KNOWN-SWITCH-SKIPS) only when the records
-// lost beyond allowed are all records written to the new cluster after the
-// switch, which a consumer skipped; losing any record of the old cluster
-// beyond allowed fails the drill.
+// lost), saying how many of the lost were written to the new cluster after
+// the switch: those point at a consumer that skipped them, the others at
+// records the switch left behind.
 func (d *drill) lossTarget(allowed int64, key string, f loadFigures, switched time.Time, format string, args ...any) {
 	d.t.Helper()
 	if f.lost > 0 {
 		d.note("of the %d lost, %d were written to the new cluster after the switch (at %s)",
 			f.lost, f.lostNew, switched.Format("15:04:05.000"))
 	}
-	ok := int64(f.lost) <= allowed
-	if !ok && int64(f.lost-f.lostNew) > allowed {
-		key += "-unexplained"
-	}
-	d.target(ok, key, format, args...)
+	d.target(int64(f.lost) <= allowed, key, format, args...)
 }
 
 // blindLeader: the agent of the blind-agent drill that cannot reach

@@ -36,6 +36,9 @@ type RouteState struct {
 	Epoch      int32
 	LastFlipAt time.Time // zero if the route never flipped
 	InProgress bool
+	// Unfinished: the last flip, to Active, stopped at a gateway that did
+	// not come back, which may still serve the old domain.
+	Unfinished bool
 }
 
 // Input is everything a decision about one route depends on.
@@ -64,6 +67,7 @@ const (
 	CodeLagUnknown       Code = "lag-unknown"       // replication lag was never measured
 	CodeLagTooHigh       Code = "lag-too-high"      // replication lag is above failover.maxLagRecords
 	CodeAlreadyActive    Code = "already-active"    // manual: the route already serves the target
+	CodeResume           Code = "resume"            // manual: finish the failed flip to the target (restart the gateways it did not)
 	CodeBadRequest       Code = "bad-request"       // manual: the request names no route or domain of the policy
 	CodeNotInPolicy      Code = "not-in-policy"     // the route or its active domain is not in the policy (was it edited?)
 )

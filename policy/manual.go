@@ -110,6 +110,8 @@ func DecideManual(req Request, in Input, p *Policy) Decision {
 	switch {
 	case in.Route.InProgress:
 		return d.is(CodeInProgress, "%s waits: a flip of the route is still in progress", what)
+	case d.To == d.From && in.Route.Unfinished:
+		return d.is(CodeResume, "%s: the last flip to %s stopped before every gateway was restarted; restarting the rest", what, d.To)
 	case d.To == d.From:
 		return d.is(CodeAlreadyActive, "route %s already serves %s", r.Name, d.To)
 	}
