@@ -83,12 +83,12 @@ func Guard(token string, h http.Handler) http.Handler {
 	})
 }
 
-// Server is how a control-plane HTTP server is secured. The paths name
-// where each setting came from in errors, e.g. "--token-file" or
-// "gateway.yaml: admin.tokenFile".
+// Server is how a control-plane HTTP server is secured: a token file, and
+// a PEM certificate and key for TLS; each may be empty.
 type Server struct {
 	TokenFile, CertFile, KeyFile string
-	// TokenSetting names the token setting in errors.
+	// TokenSetting names where the token file is set, for errors, e.g.
+	// "--token-file (TURNOUT_TOKEN_FILE)" or "admin.tokenFile in gw.yaml".
 	TokenSetting string
 }
 
