@@ -22,6 +22,16 @@ func TestAdvertisedHTTP(t *testing.T) {
 	if got := a.advertisedHTTP(); got != "lb.example:80" {
 		t.Errorf("advertised %s, want the configured lb.example:80", got)
 	}
+	// An API served over TLS is advertised as an https URL, so that the
+	// others call it that way.
+	a.cfg.HTTPCertFile = "cert.pem"
+	if got := a.advertisedHTTP(); got != "https://lb.example:80" {
+		t.Errorf("advertised %s, want https://lb.example:80", got)
+	}
+	a.cfg.AdvertiseHTTP = ""
+	if got, want := a.advertisedHTTP(), "https://agent-1:"+port; got != want {
+		t.Errorf("advertised %s, want %s", got, want)
+	}
 }
 
 // A request answered "not now" is tried again when it is sent again; one

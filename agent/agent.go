@@ -6,17 +6,20 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnout/turnout/consensus"
+	"github.com/turnout/turnout/internal/ctlsec"
 	"github.com/turnout/turnout/policy"
 	"github.com/turnout/turnout/proxy/config"
 )
@@ -42,6 +45,19 @@ type Config struct {
 	// GatewayRetry is how long after a flip stopped at a gateway the
 	// leader tries the gateways not restarted again; default 30s.
 	GatewayRetry time.Duration
+
+	// TokenFile holds the bearer token the HTTP API needs for calls that
+	// change state (/failover, /v1/apply), and that this agent sends to
+	// the leader when it hands a call on: the agents share one token.
+	// Required when HTTPAddr is not a loopback address.
+	TokenFile string
+	// HTTPCertFile and HTTPKeyFile (PEM) serve the HTTP API over HTTPS.
+	HTTPCertFile, HTTPKeyFile string
+	// CAFile (PEM) is the CA to trust for the other agents' HTTPS; empty
+	// means the system's roots.
+	CAFile string
+	// RaftTLS, when set, secures Raft with mutual TLS (see ctlsec.RaftTLS).
+	RaftTLS *tls.Config
 }
 
 // Agent is a running agent.
@@ -58,6 +74,10 @@ type Agent struct {
 	lagger        *lagger
 	http          *http.Server
 	httpLn        net.Listener
+	// client calls the other agents' HTTP APIs, with the token.
+	client *http.Client
+	// gatewayClients call the gateways' admin APIs, by gateway name.
+	gatewayClients map[string]*http.Client
 
 	requests chan *manualRequest // manual requests for the leader loop
 
@@ -101,18 +121,27 @@ func New(cfg Config) (*Agent, error) {
 	a.lagger = &lagger{policy: pol, clusters: a.clusters, mm2: map[string]*mm2Progress{}}
 	a.metrics = newMetrics(cfg.ID)
 
-	a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+	if a.client, err = ctlsec.NewClient(cfg.TokenFile, cfg.CAFile); err != nil {
+		return nil, fmt.Errorf("agent HTTP client: %w", err)
+	}
+	if a.gatewayClients, err = gatewayClients(pol); err != nil {
+		return nil, err
+	}
+	sec := ctlsec.Server{TokenFile: cfg.TokenFile, CertFile: cfg.HTTPCertFile, KeyFile: cfg.HTTPKeyFile,
+		TokenSetting: "--token-file (TURNOUT_TOKEN_FILE)"}
+	ln, token, err := sec.Listen(cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("agent HTTP listener: %w", err)
 	}
+	a.httpLn = ln
 	a.node, err = consensus.Open(consensus.Config{
-		ID: cfg.ID, Addr: cfg.RaftAddr, Peers: cfg.Peers, DataDir: cfg.DataDir, Logger: a.log,
+		ID: cfg.ID, Addr: cfg.RaftAddr, Peers: cfg.Peers, DataDir: cfg.DataDir, Logger: a.log, TLS: cfg.RaftTLS,
 	})
 	if err != nil {
 		a.httpLn.Close()
 		return nil, err
 	}
-	a.http = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+	a.http = &http.Server{Handler: ctlsec.Guard(token, a.handler()), ReadHeaderTimeout: 10 * time.Second}
 	return a, nil
 }
 
@@ -148,18 +177,24 @@ func CheckConfigs(pol *policy.Policy, gw *config.Gateway) (map[string][]string, 
 // HTTPAddr is the address the agent's HTTP API listens on.
 func (a *Agent) HTTPAddr() string { return a.httpLn.Addr().String() }
 
-// advertisedHTTP is how the other agents reach this one's HTTP API.
+// advertisedHTTP is how the other agents reach this one's HTTP API: an
+// address, or an https:// URL when the API serves TLS (so a caller need not
+// know how the leader is configured).
 func (a *Agent) advertisedHTTP() string {
-	if a.cfg.AdvertiseHTTP != "" {
-		return a.cfg.AdvertiseHTTP
-	}
-	host, port, _ := net.SplitHostPort(a.HTTPAddr())
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		if raftHost, _, err := net.SplitHostPort(a.cfg.Peers[a.cfg.ID]); err == nil {
-			host = raftHost
+	addr := a.cfg.AdvertiseHTTP
+	if addr == "" {
+		host, port, _ := net.SplitHostPort(a.HTTPAddr())
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			if raftHost, _, err := net.SplitHostPort(a.cfg.Peers[a.cfg.ID]); err == nil {
+				host = raftHost
+			}
 		}
+		addr = net.JoinHostPort(host, port)
 	}
-	return net.JoinHostPort(host, port)
+	if a.cfg.HTTPCertFile != "" && !strings.Contains(addr, "://") {
+		return "https://" + addr
+	}
+	return addr
 }
 
 // Run works until ctx ends, then stops every goroutine it started and closes

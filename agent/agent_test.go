@@ -56,8 +56,8 @@ type harness struct {
 	// dial gives each agent's dialer, so a test can blind one agent.
 	dial  map[string]agent.Dialer
 	conns [2]*crashable.Set
-	// gatewayRetry is the agents' GatewayRetry (zero: the default).
-	gatewayRetry time.Duration
+	// configure, when set, adds to each agent's configuration.
+	configure func(*agent.Config)
 }
 
 // kill stops cluster i as a crash would: every connection ends.
@@ -79,6 +79,7 @@ type policyOpts struct {
 	cooldown      time.Duration
 	plannedPause  time.Duration
 	gatewayAdmin  string // defaults to the harness gateway
+	gatewayAuth   string // more keys of gw-1, YAML
 	gatewayExtras string // more gateways, YAML list items
 }
 
@@ -186,10 +187,10 @@ gateways:
   - name: gw-1
     admin: %s
     timeout: 10s
-%s
+%s%s
 gatewayConfig: %s
 signalFile: %s
-`, route, primary, standby, po.interval, po.maxLag, po.cooldown, po.plannedPause, po.mode, topic, po.gatewayAdmin, po.gatewayExtras, h.gwPath, h.signal)
+`, route, primary, standby, po.interval, po.maxLag, po.cooldown, po.plannedPause, po.mode, topic, po.gatewayAdmin, po.gatewayAuth, po.gatewayExtras, h.gwPath, h.signal)
 	if err := os.WriteFile(h.polPath, []byte(yaml), 0o644); err != nil {
 		h.t.Fatal(err)
 	}
@@ -198,11 +199,15 @@ signalFile: %s
 // start starts an agent, on its data dir from before if it ran already.
 func (h *harness) start(id string) *agent.Agent {
 	h.t.Helper()
-	a, err := agent.New(agent.Config{
+	cfg := agent.Config{
 		ID: id, PolicyFile: h.polPath, RaftAddr: h.peers[id], Peers: h.peers,
 		DataDir: filepath.Join(h.dir, "data-"+id), HTTPAddr: "127.0.0.1:0",
-		Logger: quietLogger(h.t, id), Dial: h.dial[id], GatewayRetry: h.gatewayRetry,
-	})
+		Logger: quietLogger(h.t, id), Dial: h.dial[id],
+	}
+	if h.configure != nil {
+		h.configure(&cfg)
+	}
+	a, err := agent.New(cfg)
 	if err != nil {
 		h.t.Fatalf("agent %s: %v", id, err)
 	}
@@ -755,7 +760,7 @@ func TestGatewayRestartFails(t *testing.T) {
 func testGatewayRestartFails(t *testing.T, retry time.Duration) {
 	deadAddr := "127.0.0.1:" + strconv.Itoa(testnet.FreePorts(t, 1))
 	h := newHarness(t, policyOpts{gatewayExtras: fmt.Sprintf("  - name: gw-2\n    admin: http://%s\n    timeout: 1s\n", deadAddr)})
-	h.gatewayRetry = cmp.Or(retry, time.Hour)
+	h.configure = func(c *agent.Config) { c.GatewayRetry = cmp.Or(retry, time.Hour) }
 	h.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -15,33 +15,62 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/turnout/turnout/internal/ctlsec"
 	"github.com/turnout/turnout/policy"
 	"github.com/turnout/turnout/proxy"
 	"github.com/turnout/turnout/proxy/config"
 )
 
+// gatewayClients makes the HTTP client for each gateway with an admin URL,
+// with its token and CA, at start: a missing file then stops the agent
+// rather than the first failover.
+func gatewayClients(pol *policy.Policy) (map[string]*http.Client, error) {
+	clients := map[string]*http.Client{}
+	for _, gw := range pol.Gateways {
+		if gw.Admin == "" {
+			continue
+		}
+		c, err := ctlsec.NewClient(gw.TokenFile, gw.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: gateway %s: %w", pol.File, gw.Line, gw.Name, err)
+		}
+		clients[gw.Name] = c
+	}
+	return clients, nil
+}
+
+// adminClient calls one gateway's admin API.
+type adminClient struct {
+	gw     policy.Gateway
+	client *http.Client
+}
+
+func (a *Agent) admin(gw policy.Gateway) adminClient {
+	return adminClient{gw, a.gatewayClients[gw.Name]}
+}
+
 // restartGateway restarts one gateway and confirms it serves the route from
 // the cluster with id clusterID (and, for Turnout gateways, at the epoch).
-func restartGateway(ctx context.Context, gw policy.Gateway, gwConfig, route, domain string, epoch int32, clusterID, fromClusterID string) error {
+func (a *Agent) restartGateway(ctx context.Context, gw policy.Gateway, route, domain string, epoch int32, clusterID, fromClusterID string) error {
 	ctx, cancel := context.WithTimeout(ctx, gw.Timeout)
 	defer cancel()
 	if gw.Admin != "" {
-		return restartByAdmin(ctx, strings.TrimRight(gw.Admin, "/"), route, domain, epoch, clusterID)
+		return a.admin(gw).restart(ctx, route, domain, epoch, clusterID)
 	}
 	cmd := exec.CommandContext(ctx, gw.RestartCommand[0], gw.RestartCommand[1:]...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%s: %w: %s", strings.Join(gw.RestartCommand, " "), err, bytes.TrimSpace(out))
 	}
-	return confirmThroughRoute(ctx, gwConfig, route, fromClusterID)
+	return confirmThroughRoute(ctx, a.gatewayConfig, route, fromClusterID)
 }
 
-// restartByAdmin tells a Turnout gateway the route's new domain and epoch:
-// it writes them into its own config file (so gateways need not share the
+// restart tells a Turnout gateway the route's new domain and epoch: it
+// writes them into its own config file (so gateways need not share the
 // agents' file) and restarts; then its status must show the new cluster.
-func restartByAdmin(ctx context.Context, admin, route, domain string, epoch int32, clusterID string) error {
+func (c adminClient) restart(ctx context.Context, route, domain string, epoch int32, clusterID string) error {
 	var st proxy.StatusResponse
 	body := proxy.RestartRequest{Routes: []proxy.RouteSwitch{{Name: route, Domain: domain, Epoch: epoch}}}
-	if err := adminCall(ctx, http.MethodPost, admin+"/restart", body, &st); err != nil {
+	if err := c.call(ctx, http.MethodPost, "/restart", body, &st); err != nil {
 		return err
 	}
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -60,11 +89,11 @@ func restartByAdmin(ctx context.Context, admin, route, domain string, epoch int3
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s did not report route %s on cluster %s at epoch %d in time (last status: %s): %w",
-				admin, route, clusterID, epoch, describeRoutes(st, route), ctx.Err())
+				c.gw.Admin, route, clusterID, epoch, describeRoutes(st, route), ctx.Err())
 		case <-tick.C:
 		}
 		st = proxy.StatusResponse{}
-		if err := adminCall(ctx, http.MethodGet, admin+"/status", nil, &st); err != nil && ctx.Err() == nil {
+		if err := c.call(ctx, http.MethodGet, "/status", nil, &st); err != nil && ctx.Err() == nil {
 			continue // a restarting gateway may not answer for a moment
 		}
 	}
@@ -82,7 +111,8 @@ func describeRoutes(st proxy.StatusResponse, route string) string {
 	return "route not served"
 }
 
-func adminCall(ctx context.Context, method, url string, body any, into *proxy.StatusResponse) error {
+func (c adminClient) call(ctx context.Context, method, path string, body any, into *proxy.StatusResponse) error {
+	url := strings.TrimRight(c.gw.Admin, "/") + path
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -95,12 +125,15 @@ func adminCall(ctx context.Context, method, url string, body any, into *proxy.St
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err := ctlsec.Unauthorized(resp, answer, fmt.Sprintf("set tokenFile of gateway %s in the policy to a file with the gateway's admin token", c.gw.Name)); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(answer, into); err != nil {
 		return fmt.Errorf("%s %s: %d, not a gateway status: %s", method, url, resp.StatusCode, bytes.TrimSpace(answer))
 	}

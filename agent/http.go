@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/turnout/turnout/consensus"
+	"github.com/turnout/turnout/internal/ctlsec"
 	"github.com/turnout/turnout/policy"
 )
 
@@ -173,10 +174,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc.Encode(v)
 }
 
-// postJSON posts body and decodes a JSON answer into out (if not nil). Any
-// status but 2xx is an error, unless out can take the answer (an Outcome
-// carries its own refusal).
-func postJSON(ctx context.Context, url string, body, out any) error {
+// postJSON posts body to another agent and decodes a JSON answer into out
+// (if not nil). Any status but 2xx is an error, unless out can take the
+// answer (an Outcome carries its own refusal).
+func (a *Agent) postJSON(ctx context.Context, url string, body, out any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -186,12 +187,15 @@ func postJSON(ctx context.Context, url string, body, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := a.client.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err := ctlsec.Unauthorized(resp, data, "every agent needs the same --token-file"); err != nil {
+		return err
+	}
 	if out != nil && json.Unmarshal(data, out) == nil {
 		return nil
 	}

@@ -290,7 +290,7 @@ func (a *Agent) runFlip(ctx context.Context, f consensus.Flip) (err error) {
 			continue
 		}
 		start := time.Now()
-		if err := restartGateway(ctx, gw, a.gatewayConfig, f.Route, f.To, f.Epoch, target, source); err != nil {
+		if err := a.restartGateway(ctx, gw, f.Route, f.To, f.Epoch, target, source); err != nil {
 			return fail(fmt.Errorf("gateway %s: %w (gateways done: %v; the rest were not restarted)", gw.Name, err, f.GatewaysDone))
 		}
 		a.metrics.step("gateway", time.Since(start))

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/turnout/turnout/consensus"
@@ -203,10 +204,19 @@ func (a *Agent) forwardFailover(ctx context.Context, fr FailoverRequest) Outcome
 		fr.ID = fr.id() // so that a retried forward is not carried out twice
 	}
 	var o Outcome
-	if err := postJSON(ctx, "http://"+addr+"/failover", fr, &o); err != nil {
+	if err := a.postJSON(ctx, apiURL(addr, "/failover"), fr, &o); err != nil {
 		return Outcome{Code: "no-leader", Message: fmt.Sprintf("handing the request to the leader at %s: %v", addr, err)}
 	}
 	return o
+}
+
+// apiURL is the URL of path on an agent's advertised HTTP address, which
+// carries the https:// scheme when the agent serves TLS.
+func apiURL(addr, path string) string {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return strings.TrimRight(addr, "/") + path
 }
 
 // leaderHTTP is the leader's HTTP address, which the leader registers in the
@@ -237,7 +247,7 @@ func (a *Agent) apply(ctx context.Context, cmd consensus.Command) error {
 	if err != nil {
 		return err
 	}
-	return postJSON(ctx, "http://"+addr+"/v1/apply", json.RawMessage(data), nil)
+	return a.postJSON(ctx, apiURL(addr, "/v1/apply"), json.RawMessage(data), nil)
 }
 
 func outcomeLevel(o Outcome) slog.Level {

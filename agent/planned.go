@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/turnout/turnout/policy"
@@ -43,7 +42,7 @@ func (a *Agent) quiesce(ctx context.Context, d policy.Decision) (Outcome, bool) 
 				"route", d.Route, "gateway", gw.Name)
 			continue
 		}
-		if err := pauseGateway(ctx, gw, d.Route, rs.Epoch, ttl); err != nil {
+		if err := a.admin(gw).pause(ctx, d.Route, rs.Epoch, ttl); err != nil {
 			return fail("gateway %s did not pause: %v", gw.Name, err)
 		}
 	}
@@ -94,22 +93,25 @@ func (a *Agent) resumeProducers(ctx context.Context, route string) {
 		if gw.Admin == "" {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, gw.Timeout)
-		var st proxy.StatusResponse
-		err := adminCall(cctx, http.MethodPost, strings.TrimRight(gw.Admin, "/")+"/resume", proxy.PauseRequest{Route: route}, &st)
-		cancel()
-		if err != nil {
+		if err := a.admin(gw).resume(ctx, route); err != nil {
 			a.log.Error("producers not resumed at a gateway; they resume when its pause expires", "route", route, "gateway", gw.Name, "err", err)
 		}
 	}
 }
 
-// pauseGateway asks a Turnout gateway to hold the route's Produce requests;
-// it answers once those already sent are answered.
-func pauseGateway(ctx context.Context, gw policy.Gateway, route string, epoch int32, ttl time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, gw.Timeout)
+// pause asks a Turnout gateway to hold the route's Produce requests; it
+// answers once those already sent are answered.
+func (c adminClient) pause(ctx context.Context, route string, epoch int32, ttl time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, c.gw.Timeout)
 	defer cancel()
 	var st proxy.StatusResponse
-	body := proxy.PauseRequest{Route: route, Epoch: epoch, TTL: ttl.String()}
-	return adminCall(ctx, http.MethodPost, strings.TrimRight(gw.Admin, "/")+"/pause", body, &st)
+	return c.call(ctx, http.MethodPost, "/pause", proxy.PauseRequest{Route: route, Epoch: epoch, TTL: ttl.String()}, &st)
+}
+
+// resume releases the route's held Produce requests.
+func (c adminClient) resume(ctx context.Context, route string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.gw.Timeout)
+	defer cancel()
+	var st proxy.StatusResponse
+	return c.call(ctx, http.MethodPost, "/resume", proxy.PauseRequest{Route: route}, &st)
 }

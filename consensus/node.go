@@ -3,6 +3,7 @@ package consensus
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,10 @@ type Config struct {
 	Peers   map[string]string
 	DataDir string       // the Raft log, stable store and snapshots
 	Logger  *slog.Logger // for raft's own messages; nil discards them
+	// TLS, when set, carries Raft over mutual TLS (see ctlsec.RaftTLS):
+	// every agent's certificate must be signed by the CA and name the
+	// host of its Peers address. Nil means plain TCP.
+	TLS *tls.Config
 
 	// Timeouts; zero means the default, tuned so that a new leader is
 	// elected in well under 3 s on a LAN.
@@ -106,7 +111,14 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the Raft snapshots: %w", err)
 	}
-	n.transport, err = raft.NewTCPTransportWithLogger(cfg.Addr, advertise, 3, 5*time.Second, logger)
+	if cfg.TLS == nil {
+		n.transport, err = raft.NewTCPTransportWithLogger(cfg.Addr, advertise, 3, 5*time.Second, logger)
+	} else {
+		var stream *tlsStreamLayer
+		if stream, err = newTLSStreamLayer(cfg.Addr, advertise, cfg.TLS); err == nil {
+			n.transport = raft.NewNetworkTransportWithLogger(stream, 3, 5*time.Second, logger)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listening for Raft on %s: %w", cfg.Addr, err)
 	}

@@ -3,6 +3,7 @@ package consensus
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,10 +38,14 @@ type cluster struct {
 	peers map[string]string
 	dirs  map[string]string
 	nodes map[string]*Node // the open ones
+	// tls gives each node its Raft TLS configuration; nil means plain TCP.
+	tls func(id string) *tls.Config
 }
 
-func newCluster(t *testing.T, n int) *cluster {
-	c := &cluster{t: t, peers: map[string]string{}, dirs: map[string]string{}, nodes: map[string]*Node{}}
+func newCluster(t *testing.T, n int) *cluster { return newTLSCluster(t, n, nil) }
+
+func newTLSCluster(t *testing.T, n int, tlsFor func(id string) *tls.Config) *cluster {
+	c := &cluster{t: t, peers: map[string]string{}, dirs: map[string]string{}, nodes: map[string]*Node{}, tls: tlsFor}
 	for i, addr := range freeAddrs(t, n) {
 		id := fmt.Sprintf("a%d", i+1)
 		c.peers[id], c.dirs[id] = addr, filepath.Join(t.TempDir(), id)
@@ -58,7 +63,11 @@ func newCluster(t *testing.T, n int) *cluster {
 
 func (c *cluster) open(id string) *Node {
 	c.t.Helper()
-	n, err := Open(Config{ID: id, Addr: c.peers[id], Peers: c.peers, DataDir: c.dirs[id]})
+	cfg := Config{ID: id, Addr: c.peers[id], Peers: c.peers, DataDir: c.dirs[id]}
+	if c.tls != nil {
+		cfg.TLS = c.tls(id)
+	}
+	n, err := Open(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}

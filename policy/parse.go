@@ -184,10 +184,15 @@ func (v validator) gateways(gws []Gateway) {
 		case g.Admin != "":
 			if u, err := url.Parse(g.Admin); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				v.Errorf(path+".admin", "%q is not an http:// or https:// URL, e.g. http://127.0.0.1:9190", g.Admin)
+			} else if g.CAFile != "" && u.Scheme != "https" {
+				v.Errorf(path+".caFile", "is for an https:// admin URL; %s is plain HTTP", g.Admin)
 			}
 		case len(g.RestartCommand) > 0:
 			if g.RestartCommand[0] == "" {
 				v.Errorf(path+".restartCommand", "the program to run is empty")
+			}
+			if g.TokenFile != "" || g.CAFile != "" {
+				v.Errorf(path, "tokenFile and caFile are for a gateway's admin URL, not a restartCommand")
 			}
 		default:
 			v.Errorf(path, "set admin (the gateway's admin URL) or restartCommand (a command that restarts it)")

@@ -107,6 +107,13 @@ type Gateway struct {
 	// Admin is the gateway's admin base URL: POST /restart, then GET /status
 	// must show the new cluster id.
 	Admin string `yaml:"admin"`
+	// TokenFile holds the bearer token of the gateway's admin API (its
+	// admin.tokenFile), sent with every call; needed when the gateway
+	// binds its admin API to a non-loopback address.
+	TokenFile string `yaml:"tokenFile"`
+	// CAFile (PEM) is the CA to trust for an https:// admin URL; empty
+	// means the system's roots.
+	CAFile string `yaml:"caFile"`
 	// RestartCommand is run (no shell) to restart a gateway Turnout does not
 	// control, e.g. [systemctl, restart, gw]; it must exit 0.
 	RestartCommand []string      `yaml:"restartCommand"`

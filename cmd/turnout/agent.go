@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/turnout/turnout/agent"
 	"github.com/turnout/turnout/consensus"
+	"github.com/turnout/turnout/internal/ctlsec"
 	"github.com/turnout/turnout/policy"
 	"github.com/turnout/turnout/proxy/config"
 )
@@ -35,12 +37,23 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
 	advertise := fs.String("advertise-http", "", "HTTP address the other agents reach this one at (default: --http, or the --raft host with the --http port when --http listens on all interfaces)")
 	gwConfig := fs.String("gateway-config", "", "gateway config file (overrides the policy's gatewayConfig)")
 	signalFile := fs.String("signal-file", "", "signal file (overrides the policy's signalFile)")
+	tokenFile := fs.String("token-file", "", "file holding the bearer token /failover and /v1/apply need, the same on every agent; required when --http is not a loopback address")
+	caFile := fs.String("ca-file", "", "PEM CA to trust for the other agents' HTTPS (default: the system's)")
+	httpCert := fs.String("http-cert", "", "PEM certificate (chain) to serve the HTTP API over HTTPS, with --http-key")
+	httpKey := fs.String("http-key", "", "PEM key of --http-cert")
+	raftCert := fs.String("raft-cert", "", "PEM certificate for mutual TLS between agents, with --raft-key and --raft-ca")
+	raftKey := fs.String("raft-key", "", "PEM key of --raft-cert")
+	raftCA := fs.String("raft-ca", "", "PEM CA that signed every agent's --raft-cert; other agents are refused")
 	newLogger := logFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	raftTLS, err := ctlsec.RaftTLS(*raftCert, *raftKey, *raftCA)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	for name, v := range map[string]string{"id": *id, "policy": *policyFile, "raft": *raft, "peers": *peers, "data-dir": *dataDir} {
 		if v == "" {
@@ -63,6 +76,7 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
 	a, err := agent.New(agent.Config{
 		ID: *id, PolicyFile: *policyFile, RaftAddr: *raft, Peers: peerMap, DataDir: *dataDir, HTTPAddr: *httpAddr, AdvertiseHTTP: *advertise,
 		GatewayConfig: *gwConfig, SignalFile: *signalFile, Logger: log,
+		TokenFile: *tokenFile, CAFile: *caFile, HTTPCertFile: *httpCert, HTTPKeyFile: *httpKey, RaftTLS: raftTLS,
 	})
 	if err != nil {
 		return err
@@ -74,7 +88,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("status", stderr)
 	agentURL := fs.String("agent", "http://127.0.0.1:8081", "an agent's HTTP address")
 	asJSON := fs.Bool("json", false, "print the agent's JSON status as it is")
+	newClient := clientFlags(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	client, err := newClient()
+	if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -86,7 +105,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("asking the agent at %s: %w", *agentURL, err)
 	}
@@ -213,6 +232,7 @@ func manual(ctx context.Context, action string, args []string, stdout, stderr io
 	signalFile := fs.String("signal-file", "", "signal file to write (default: the policy's signalFile)")
 	policyFile := fs.String("policy", "", "policy file, to find the signal file")
 	wait := fs.Duration("wait", 15*time.Minute, "how long to wait for the outcome")
+	newClient := clientFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -227,8 +247,12 @@ func manual(ctx context.Context, action string, args []string, stdout, stderr io
 	req := agent.FailoverRequest{Action: action, Route: *route, To: *to, Force: *force}
 	var o agent.Outcome
 	if *agentURL != "" {
+		client, err := newClient()
+		if err != nil {
+			return err
+		}
 		url := strings.TrimRight(baseURL(*agentURL), "/") + "/failover"
-		if err := postOutcome(ctx, url, req, &o); err != nil {
+		if err := postOutcome(ctx, client, url, req, &o); err != nil {
 			return err
 		}
 	} else {
@@ -255,19 +279,37 @@ func manual(ctx context.Context, action string, args []string, stdout, stderr io
 	return nil
 }
 
-func postOutcome(ctx context.Context, url string, req agent.FailoverRequest, o *agent.Outcome) error {
+// clientFlags adds --token-file and --ca-file, for asking an agent, and
+// returns a constructor of the client they describe.
+func clientFlags(fs *flag.FlagSet) func() (*http.Client, error) {
+	tokenFile := fs.String("token-file", "", "file holding the agents' bearer token (their --token-file), for --agent")
+	caFile := fs.String("ca-file", "", "PEM CA to trust for an https:// --agent (default: the system's)")
+	return func() (*http.Client, error) { return ctlsec.NewClient(*tokenFile, *caFile) }
+}
+
+// tokenHint is what to do when an agent answers 401.
+const tokenHint = "set --token-file (or TURNOUT_TOKEN_FILE) to the agents' token file"
+
+func postOutcome(ctx context.Context, client *http.Client, url string, req agent.FailoverRequest, o *agent.Outcome) error {
 	body, _ := json.Marshal(req)
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(body)))
 	if err != nil {
 		return err
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(hreq)
+	resp, err := client.Do(hreq)
 	if err != nil {
 		return fmt.Errorf("asking %s: %w", url, err)
 	}
 	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(o); err != nil {
+	body, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("reading the answer of %s: %w", url, err)
+	}
+	if err := ctlsec.Unauthorized(resp, body, tokenHint); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, o); err != nil {
 		return fmt.Errorf("%s answered %d, not an outcome: %w", url, resp.StatusCode, err)
 	}
 	return nil

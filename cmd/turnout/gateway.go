@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -14,6 +13,7 @@ import (
 	"log/slog"
 
 	"github.com/turnout/turnout/agent"
+	"github.com/turnout/turnout/internal/ctlsec"
 	"github.com/turnout/turnout/policy"
 	"github.com/turnout/turnout/proxy"
 	"github.com/turnout/turnout/proxy/config"
@@ -35,25 +35,36 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 
-	metrics := proxy.NewMetrics()
-	gw := proxy.New(*path, log, metrics)
-	if err := gw.Start(ctx); err != nil {
+	// The admin listener comes first: a gateway whose admin API would be
+	// open to anyone must not start serving routes at all.
+	cfg, err := config.Load(*path)
+	if err != nil {
 		return err
 	}
-	cfg := gw.Config()
 	addr := *admin
 	if addr == "" {
 		addr = cfg.AdminAddr()
 	}
-	ln, err := net.Listen("tcp", addr)
+	sec := ctlsec.Server{
+		TokenFile: cfg.Admin.TokenFile, CertFile: cfg.Admin.TLS.CertFile, KeyFile: cfg.Admin.TLS.KeyFile,
+		TokenSetting: "admin.tokenFile in " + *path,
+	}
+	ln, token, err := sec.Listen(addr)
 	if err != nil {
-		gw.Close(context.Background())
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	srv := &http.Server{Handler: proxy.AdminHandler(gw, metrics, cfg.MetricsEnabled()), ReadHeaderTimeout: 10 * time.Second}
+	metrics := proxy.NewMetrics()
+	gw := proxy.New(*path, log, metrics)
+	if err := gw.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	handler := ctlsec.Guard(token, proxy.AdminHandler(gw, metrics, cfg.MetricsEnabled()))
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("gateway ready", "config", *path, "admin", ln.Addr().String())
+	log.Info("gateway ready", "config", *path, "admin", ln.Addr().String(),
+		"admin_tls", sec.CertFile != "", "admin_token", token != "")
 
 	err = waitGateway(ctx, gw, served, log)
 	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)

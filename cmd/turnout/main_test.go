@@ -21,6 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/turnout/turnout/internal/ctlsec"
+	"github.com/turnout/turnout/internal/testcerts"
 	"github.com/turnout/turnout/internal/testnet"
 )
 
@@ -328,9 +330,33 @@ func TestAgentProcesses(t *testing.T) {
 		clusters[i] = c
 	}
 	dir := t.TempDir()
+	// The control plane locked down: the gateway's admin API and the
+	// agents' APIs over HTTPS with bearer tokens, Raft over mutual TLS.
+	ca, err := testcerts.NewCA("turnout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Leaf("control", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := leaf.WriteFiles(dir, "control", "unused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwToken, agentToken := filepath.Join(dir, "gw-token"), filepath.Join(dir, "agent-token")
+	os.WriteFile(gwToken, []byte("gateway-secret\n"), 0o600)
+	os.WriteFile(agentToken, []byte("agent-secret\n"), 0o600)
+	hc, err := ctlsec.NewClient("", certs.CA) // reads need no token
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc.Timeout = 2 * time.Second
+
 	gwPath := filepath.Join(dir, "gateway.yaml")
 	port := testnet.FreePorts(t, 4)
-	os.WriteFile(gwPath, []byte(gatewayYAML(strings.Join(clusters[0].ListenAddrs(), ","), strings.Join(clusters[1].ListenAddrs(), ","), port, 1, 0)), 0o644)
+	os.WriteFile(gwPath, []byte(gatewayYAML(strings.Join(clusters[0].ListenAddrs(), ","), strings.Join(clusters[1].ListenAddrs(), ","), port, 1, 0)+
+		fmt.Sprintf("  admin:\n    tokenFile: %s\n    tls: {certFile: %s, keyFile: %s}\n", gwToken, certs.Chain, certs.Key)), 0o644)
 	admin := "127.0.0.1:" + strconv.Itoa(testnet.FreePorts(t, 1))
 	gw := startTurnout(t, "gateway", "--config", gwPath, "--admin", admin)
 
@@ -341,10 +367,10 @@ func TestAgentProcesses(t *testing.T) {
 probe: {interval: 300ms, timeout: 500ms}
 replication: {mode: none}
 gateways:
-  - {name: gw-1, admin: "http://%s"}
+  - {name: gw-1, admin: "https://%s", tokenFile: %s, caFile: %s}
 gatewayConfig: %s
 signalFile: %s
-`, admin, gwPath, signalFile)), 0o644)
+`, admin, gwToken, certs.CA, gwPath, signalFile)), 0o644)
 	if out, errOut, code := turnout(t, "validate", gwPath, polPath); code != 0 {
 		t.Fatalf("validate: %s %s", out, errOut)
 	}
@@ -360,16 +386,17 @@ signalFile: %s
 	agents := map[string]*proc{}
 	start := func(id string) {
 		agents[id] = startTurnout(t, "agent", "--id", id, "--policy", polPath, "--raft", raft[id],
-			"--peers", strings.Join(peers, ","), "--data-dir", filepath.Join(dir, id), "--http", httpAddr[id])
+			"--peers", strings.Join(peers, ","), "--data-dir", filepath.Join(dir, id), "--http", httpAddr[id],
+			"--token-file", agentToken, "--ca-file", certs.CA, "--http-cert", certs.Chain, "--http-key", certs.Key,
+			"--raft-cert", certs.Chain, "--raft-key", certs.Key, "--raft-ca", certs.CA)
 	}
 	for _, id := range ids {
 		start(id)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	hc := &http.Client{Timeout: 2 * time.Second}
 	status := func(id string) (agentStatus, bool) {
-		resp, err := hc.Get("http://" + httpAddr[id] + "/status")
+		resp, err := hc.Get("https://" + httpAddr[id] + "/status")
 		if err != nil {
 			return agentStatus{}, false
 		}
@@ -394,7 +421,7 @@ signalFile: %s
 		return ok && leader != "" && len(st.Routes) == 1 && len(st.Domains["kafka2-domain"].ByAgent) == 3
 	})
 
-	out, errOut, code := turnout(t, "status", "--agent", "http://"+httpAddr["a2"])
+	out, errOut, code := turnout(t, "status", "--agent", "https://"+httpAddr["a2"], "--ca-file", certs.CA)
 	if code != 0 || !strings.Contains(out, "Leader: "+leader) || !strings.Contains(out, "switchover-route") ||
 		!strings.Contains(out, "kafka1-domain") || !strings.Contains(out, "healthy") {
 		t.Errorf("turnout status: exit %d\n%s%s", code, out, errOut)
@@ -420,12 +447,30 @@ signalFile: %s
 		t.Errorf("the restarted agent did not rejoin from its data dir:\n%s", logs)
 	}
 
+	// State-changing calls without the token are refused, and change
+	// nothing: the CLI's, and a restart asked of the gateway directly.
+	out, errOut, code = turnout(t, "failover", "--agent", "https://"+httpAddr[follower], "--ca-file", certs.CA, "--to", "kafka2-domain")
+	if code != 1 || !strings.Contains(errOut, "401") || !strings.Contains(errOut, "set --token-file (or TURNOUT_TOKEN_FILE)") {
+		t.Errorf("turnout failover without a token: exit %d\n%s%s", code, out, errOut)
+	}
+	resp, err := hc.Post("https://"+admin+"/restart", "application/json", strings.NewReader(`{"routes":[{"name":"switchover-route","domain":"kafka2-domain","epoch":1}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("POST /restart without a token: %d", resp.StatusCode)
+	}
+	if st, _ := status(leader); st.Routes[0].ActiveDomain != "kafka1-domain" || st.Routes[0].Epoch != 0 {
+		t.Fatalf("refused calls moved the route: %+v", st.Routes[0])
+	}
+
 	// A planned failover through an agent's API: the CLI waits for it.
-	out, errOut, code = turnout(t, "failover", "--agent", httpAddr[follower], "--to", "kafka2-domain")
+	out, errOut, code = turnout(t, "failover", "--agent", "https://"+httpAddr[follower], "--ca-file", certs.CA, "--token-file", agentToken, "--to", "kafka2-domain")
 	if code != 0 || !strings.Contains(out, "DONE") {
 		t.Fatalf("turnout failover: exit %d\n%s%s", code, out, errOut)
 	}
-	resp, err := http.Get("http://" + admin + "/status")
+	resp, err = hc.Get("https://" + admin + "/status")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,6 +494,23 @@ signalFile: %s
 		agents[id].stop(t)
 	}
 	gw.stop(t)
+}
+
+// TestControlPlaneRefusals: a gateway whose admin API would listen beyond
+// loopback without a token does not start, and an agent given only part of
+// the Raft TLS flags says which are needed.
+func TestControlPlaneRefusals(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	os.WriteFile(path, []byte(gatewayYAML("127.0.0.1:9092", "127.0.0.1:9093", testnet.FreePorts(t, 4), 1, 0)), 0o644)
+	_, errOut, code := turnout(t, "gateway", "--config", path, "--admin", "0.0.0.0:0")
+	if code != 1 || !strings.Contains(errOut, "admin listener: 0.0.0.0:0 is not a loopback address") || !strings.Contains(errOut, "set admin.tokenFile in "+path) {
+		t.Errorf("gateway on 0.0.0.0 without a token: exit %d\n%s", code, errOut)
+	}
+	_, errOut, code = turnout(t, "agent", "--id", "a1", "--policy", "p.yaml", "--raft", "127.0.0.1:7001", "--peers", "a1=127.0.0.1:7001",
+		"--data-dir", t.TempDir(), "--raft-cert", "cert.pem", "--raft-key", "key.pem")
+	if code != 2 || !strings.Contains(errOut, "raft TLS needs all of --raft-cert, --raft-key and --raft-ca") {
+		t.Errorf("agent with two of the three Raft TLS flags: exit %d\n%s", code, errOut)
+	}
 }
 
 // agentStatus is the part of GET /status these tests read.

@@ -323,12 +323,37 @@ func TestParseDefaults(t *testing.T) {
 		t.Errorf("max frame %d, drain %v, admin %q, metrics %v", g.MaxFrameBytes(), g.DrainTimeout(), g.AdminAddr(), g.MetricsEnabled())
 	}
 
-	g, err = Parse("gw.yaml", []byte(base+"      bind: 10.0.0.1\n  admin:\n    bindAddress: 0.0.0.0\n    port: 9999\n    endpoints:\n      metrics: false\n  limits:\n    maxFrameBytes: 1048576\n    drainTimeout: 1m\n"))
+	g, err = Parse("gw.yaml", []byte(base+"      bind: 10.0.0.1\n  admin:\n    bindAddress: 0.0.0.0\n    tokenFile: /etc/turnout/admin-token\n    port: 9999\n    endpoints:\n      metrics: false\n  limits:\n    maxFrameBytes: 1048576\n    drainTimeout: 1m\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g.Routes[0].ListenHost() != "10.0.0.1" || g.MaxFrameBytes() != 1<<20 || g.DrainTimeout() != time.Minute || g.AdminAddr() != "0.0.0.0:9999" || g.MetricsEnabled() {
 		t.Errorf("bind %q, max frame %d, drain %v, admin %q, metrics %v", g.Routes[0].ListenHost(), g.MaxFrameBytes(), g.DrainTimeout(), g.AdminAddr(), g.MetricsEnabled())
+	}
+}
+
+// An admin API reachable from elsewhere must guard POST /restart with a
+// token; half a TLS setting is refused rather than served as plain HTTP.
+func TestParseAdminSecurity(t *testing.T) {
+	for _, tc := range []struct {
+		admin string
+		line  int
+		want  string
+	}{
+		{"    bindAddress: 0.0.0.0\n", 23, "admin.bindAddress: 0.0.0.0 is not a loopback address, so POST /restart needs a bearer token: set admin.tokenFile"},
+		{"    bindAddress: gw.example\n", 23, "set admin.tokenFile"},
+		{"    tls:\n      certFile: admin.pem\n", 23, "admin.tls: set both certFile and keyFile"},
+	} {
+		_, err := Parse("gw.yaml", []byte(base+"  admin:\n"+tc.admin))
+		if findError(err, tc.line, tc.want) == nil {
+			t.Errorf("admin %q: got %v, want an error on line %d containing %q", tc.admin, err, tc.line, tc.want)
+		}
+	}
+	for _, admin := range []string{"    bindAddress: 127.0.0.2\n", "    bindAddress: ::1\n", "    bindAddress: localhost\n",
+		"    bindAddress: 0.0.0.0\n    tokenFile: token\n    tls:\n      certFile: admin.pem\n      keyFile: admin-key.pem\n"} {
+		if _, err := Parse("gw.yaml", []byte(base+"  admin:\n"+admin)); err != nil {
+			t.Errorf("admin %q: %v", admin, err)
+		}
 	}
 }
 

@@ -98,6 +98,17 @@ type Admin struct {
 	Endpoints   struct {
 		Metrics *bool `yaml:"metrics"` // default true
 	} `yaml:"endpoints"`
+	// TokenFile is a Turnout extension: a file holding the bearer token
+	// that POST /restart needs. Required when bindAddress is not a
+	// loopback address, so that reaching the port is not enough to switch
+	// routes. The admin section is read once, at start.
+	TokenFile string `yaml:"tokenFile"`
+	// TLS is a Turnout extension: serve the admin API over HTTPS with a
+	// PEM certificate (chain) and its key.
+	TLS struct {
+		CertFile string `yaml:"certFile"`
+		KeyFile  string `yaml:"keyFile"`
+	} `yaml:"tls"`
 }
 
 // Limits bounds what one client connection can make the gateway hold.

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/turnout/turnout/internal/ctlsec"
 )
 
 const (
@@ -183,6 +185,14 @@ func (p *parser) validateAdmin(a *Admin) {
 	}
 	if a.Port < 1 || a.Port > maxPort {
 		p.Errorf("admin.port", "port must be from 1 to %d, got %d", maxPort, a.Port)
+	}
+	// The files are read when the gateway starts, not here: agents read
+	// this file too, on hosts that need not hold the gateway's secrets.
+	if a.TokenFile == "" && !ctlsec.IsLoopback(a.BindAddress) {
+		p.Errorf("admin.bindAddress", "%s is not a loopback address, so POST /restart needs a bearer token: set admin.tokenFile to a file holding it", a.BindAddress)
+	}
+	if (a.TLS.CertFile == "") != (a.TLS.KeyFile == "") {
+		p.Errorf("admin.tls", "set both certFile and keyFile (PEM), or neither for plain HTTP")
 	}
 }
 
