@@ -232,6 +232,11 @@ func TestValidateSecurity(t *testing.T) {
 		})
 	}
 
+	data := strings.NewReplacer("%[1]s", indent(store, 8), "%[2]s", indent("{}", 12), "%[3]s", indent("type: port", 6)).Replace(
+		strings.Replace(secured, `"kafka-a:9093"`, "SASL_SSL://kafka-a:9093", 1))
+	_, err := Parse("gw.yaml", []byte(data))
+	checkError(t, err, 6, "without the SASL_SSL:// prefix")
+
 	sasl := func(s string) string {
 		return strings.Replace(secured, "sasl: {mechanism: scram-sha-512, username: turnout, password: {value: pw}}", s, 1)
 	}

@@ -84,7 +84,9 @@ func (p *parser) validateDomain(g *Gateway, d *StreamingDomain, path string, see
 			p.Errorf(bpath+".endpoint", "missing; want a comma-separated list of host:port")
 		}
 		for _, h := range hosts {
-			if _, _, err := splitHostPort(h); err != nil {
+			if proto, _, ok := strings.Cut(h, "://"); ok {
+				p.Errorf(bpath+".endpoint", "%q: write host:port without the %s:// prefix; TLS comes from ssl, SASL from the clients (or sasl)", h, proto)
+			} else if _, _, err := splitHostPort(h); err != nil {
 				p.Errorf(bpath+".endpoint", "%v", err)
 			}
 		}
