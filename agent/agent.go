@@ -112,11 +112,11 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	hosts, err := CheckConfigs(pol, gw)
+	servers, err := CheckConfigs(pol, gw)
 	if err != nil {
 		return nil, err
 	}
-	a.clusters = &clusters{hosts: hosts, dial: cfg.Dial, timeout: pol.Probe.Timeout, clients: map[string]*kgo.Client{}}
+	a.clusters = &clusters{servers: servers, dial: cfg.Dial, timeout: pol.Probe.Timeout, clients: map[string]*kgo.Client{}}
 	a.prober = &prober{agent: cfg.ID, policy: pol, clusters: a.clusters, failures: map[string]int{}, clusterIDs: map[string]string{}}
 	a.lagger = &lagger{policy: pol, clusters: a.clusters, mm2: map[string]*mm2Progress{}}
 	a.metrics = newMetrics(cfg.ID)
@@ -146,10 +146,11 @@ func New(cfg Config) (*Agent, error) {
 }
 
 // CheckConfigs checks that the policy and the gateway config agree, and
-// returns the bootstrap servers of every domain the policy's routes use:
-// those the route's bootstrap server id names, else the domain's first.
-func CheckConfigs(pol *policy.Policy, gw *config.Gateway) (map[string][]string, error) {
-	hosts := map[string][]string{}
+// returns the bootstrap server of every domain the policy's routes use: the
+// one the route's bootstrap server id names, else the domain's first. The
+// agents reach each cluster through it, with its TLS and SASL settings.
+func CheckConfigs(pol *policy.Policy, gw *config.Gateway) (map[string]*config.BootstrapServer, error) {
+	servers := map[string]*config.BootstrapServer{}
 	for _, r := range pol.Routes {
 		gr := gw.Route(r.Name)
 		if gr == nil {
@@ -168,10 +169,10 @@ func CheckConfigs(pol *policy.Policy, gw *config.Gateway) (map[string][]string, 
 			if bs == nil {
 				bs = &d.KafkaCluster.BootstrapServers[0]
 			}
-			hosts[name] = bs.Hosts()
+			servers[name] = bs
 		}
 	}
-	return hosts, nil
+	return servers, nil
 }
 
 // HTTPAddr is the address the agent's HTTP API listens on.
@@ -249,7 +250,7 @@ func (a *Agent) probeLoop(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		var wg sync.WaitGroup
-		for domain := range a.clusters.hosts {
+		for domain := range a.clusters.servers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

@@ -156,7 +156,11 @@ func confirmThroughRoute(ctx context.Context, gwConfig, route, fromClusterID str
 	if r == nil {
 		return fmt.Errorf("%s has no route %q", gwConfig, route)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.Endpoint), kgo.RequestRetries(0))
+	opts, err := proxy.RouteOpts(cfg, r)
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.RequestRetries(0))...)
 	if err != nil {
 		return err
 	}

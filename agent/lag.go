@@ -202,16 +202,15 @@ type mm2Progress struct {
 }
 
 func newMM2Progress(c *clusters, domain, topic string) (*mm2Progress, error) {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(c.hosts[domain]...),
+	opts, err := c.opts(domain)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(opts,
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(500 * time.Millisecond),
-	}
-	if c.dial != nil {
-		opts = append(opts, kgo.Dialer(c.dial))
-	}
-	cl, err := kgo.NewClient(opts...)
+		kgo.FetchMaxWait(500*time.Millisecond),
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("following %s on %s: %w", topic, domain, err)
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/turnout/turnout/policy"
+	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/config"
 )
 
 // Dialer opens network connections; tests give one agent a dialer that
@@ -22,7 +24,7 @@ type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 // clusters holds one client per domain, shared by probes and lag checks, so
 // that connections are reused from one probe to the next.
 type clusters struct {
-	hosts   map[string][]string // domain -> bootstrap servers
+	servers map[string]*config.BootstrapServer // by domain
 	dial    Dialer
 	timeout time.Duration
 
@@ -36,28 +38,38 @@ func (c *clusters) client(domain string) (*kgo.Client, error) {
 	if cl, ok := c.clients[domain]; ok {
 		return cl, nil
 	}
-	hosts, ok := c.hosts[domain]
-	if !ok {
-		return nil, fmt.Errorf("domain %s is not in the gateway configuration", domain)
+	opts, err := c.opts(domain)
+	if err != nil {
+		return nil, err
 	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(hosts...),
+	opts = append(opts,
 		kgo.DialTimeout(c.timeout),
 		kgo.RequestRetries(0),
 		kgo.RetryTimeout(c.timeout),
-		kgo.MetadataMinAge(100 * time.Millisecond),
+		kgo.MetadataMinAge(100*time.Millisecond),
 		kgo.ProducerLinger(0),
 		kgo.DisableIdempotentWrite(), // canaries need no producer id
-	}
-	if c.dial != nil {
-		opts = append(opts, kgo.Dialer(c.dial))
-	}
+	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", domain, err)
 	}
 	c.clients[domain] = cl
 	return cl, nil
+}
+
+// opts are the options of every agent client of domain's cluster: where it
+// is, and its TLS and SASL, as the gateway reaches it.
+func (c *clusters) opts(domain string) ([]kgo.Opt, error) {
+	bs, ok := c.servers[domain]
+	if !ok {
+		return nil, fmt.Errorf("domain %s is not in the gateway configuration", domain)
+	}
+	var dial proxy.DialFunc
+	if c.dial != nil {
+		dial = proxy.DialFunc(c.dial)
+	}
+	return proxy.ClusterOpts(bs, dial), nil
 }
 
 func (c *clusters) close() {

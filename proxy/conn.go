@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -91,10 +92,16 @@ func newSession(ctx context.Context, r *Route, client net.Conn, node int32, boot
 		return nil, err
 	}
 	var up net.Conn
-	d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	// The TLS dialer checks each broker's certificate against the host
+	// dialled.
+	var dial func(ctx context.Context, network, addr string) (net.Conn, error) = d.DialContext
+	if r.dialTLS != nil {
+		dial = (&tls.Dialer{NetDialer: d, Config: r.dialTLS}).DialContext
+	}
 	var errs []error
 	for _, a := range addrs {
-		if up, err = d.DialContext(ctx, "tcp", a); err == nil {
+		if up, err = dial(ctx, "tcp", a); err == nil {
 			break
 		}
 		errs = append(errs, err)

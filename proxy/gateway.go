@@ -5,6 +5,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -115,6 +116,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	g.warn(cfg)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err := g.apply(ctx, cfg); err != nil {
@@ -122,6 +124,14 @@ func (g *Gateway) Start(ctx context.Context) error {
 	}
 	g.ready.Store(true)
 	return nil
+}
+
+// warn logs the settings of cfg that weaken security, at every start and
+// restart, so that they are not forgotten.
+func (g *Gateway) warn(cfg *config.Gateway) {
+	for _, w := range cfg.Warnings() {
+		g.log.Warn("INSECURE: " + w)
+	}
 }
 
 // Restart re-reads the configuration and serves it. Routes whose domain,
@@ -136,6 +146,7 @@ func (g *Gateway) Restart(ctx context.Context) error {
 		g.metrics.restarts.WithLabelValues("invalid_config").Inc()
 		return fmt.Errorf("%w; still serving the previous configuration: %w", ErrInvalidConfig, err)
 	}
+	g.warn(cfg)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
@@ -312,10 +323,11 @@ func sameRoute(r *Route, cfg *config.Gateway, rc *config.Route) bool {
 		return false
 	}
 	plan := cfg.PortPlan(rc)
-	hosts := cfg.Domain(rc.StreamingDomain.Name).BootstrapServer(rc.StreamingDomain.BootstrapServerID).Hosts()
+	bs := cfg.Domain(rc.StreamingDomain.Name).BootstrapServer(rc.StreamingDomain.BootstrapServerID)
 	return r.Domain == rc.StreamingDomain.Name && r.BootstrapServerID == rc.StreamingDomain.BootstrapServerID &&
 		r.Epoch == rc.Epoch && r.Endpoint == rc.Endpoint && r.host == rc.AdvertisedHost() &&
-		slices.Equal(r.bootstrap, hosts) && r.plan.Bootstrap == plan.Bootstrap && slices.Equal(r.plan.Brokers, plan.Brokers)
+		slices.Equal(r.bootstrap, bs.Hosts()) && r.plan.Bootstrap == plan.Bootstrap && slices.Equal(r.plan.Brokers, plan.Brokers) &&
+		r.conf.BrokerIdentificationStrategy == rc.BrokerIdentificationStrategy && sameUpstream(r.upstream, bs)
 }
 
 // drain closes every session that is not on the current route.
@@ -417,7 +429,12 @@ func (g *Gateway) accept(l *listener) {
 
 func (g *Gateway) serve(l *listener, c net.Conn) {
 	defer g.wg.Done()
-	s, r := g.connect(l, c)
+	c, node, bootstrap, ok := g.handshake(l, c)
+	if !ok {
+		c.Close()
+		return
+	}
+	s, r := g.connect(l, c, node, bootstrap)
 	if s == nil {
 		c.Close()
 		return
@@ -436,13 +453,46 @@ func (g *Gateway) serve(l *listener, c net.Conn) {
 	rs.mu.Unlock()
 }
 
+// handshakeTimeout bounds a client's TLS handshake, so that a client that
+// connects and says nothing does not hold a goroutine for long.
+const handshakeTimeout = 10 * time.Second
+
+// handshake serves TLS on a connection to a route that has ssl, and says
+// which broker the connection is for: the listener's, or with the host
+// strategy, the one the server name the client asked for stands for. The
+// route's current configuration decides, so a restart that brings new
+// certificates serves them to the next connection.
+func (g *Gateway) handshake(l *listener, c net.Conn) (net.Conn, int32, bool, bool) {
+	rc := g.cfg.Load().Route(l.route)
+	if rc == nil || rc.Security.SSL == nil {
+		return c, l.node, l.bootstrap, rc != nil
+	}
+	tc := tls.Server(c, rc.Security.SSL.TLS())
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		g.log.Info("client TLS handshake failed", "route", l.route, "client", c.RemoteAddr().String(), "err", err)
+		return c, 0, false, false
+	}
+	if !rc.HostStrategy() {
+		return tc, l.node, l.bootstrap, true
+	}
+	name := tc.ConnectionState().ServerName
+	node, bootstrap, ok := rc.ServerName(name)
+	if !ok {
+		g.log.Warn("client asked for a server name that is neither the route's endpoint host nor a broker of its pattern",
+			"route", l.route, "client", c.RemoteAddr().String(), "server_name", name, "pattern", rc.BrokerIdentificationStrategy.Pattern)
+	}
+	return tc, node, bootstrap, ok
+}
+
 // connect opens the session for a new client connection. While the route's
 // cluster cannot be reached the connection is held, up to the configured
 // wait, and tried again at once when the route is switched: a client whose
 // cluster died then sees a slow connection rather than an error, and
 // carries on as soon as the agents switch the route, without the metadata
 // back-off an error costs it.
-func (g *Gateway) connect(l *listener, c net.Conn) (*session, *Route) {
+func (g *Gateway) connect(l *listener, c net.Conn, node int32, bootstrap bool) (*session, *Route) {
 	cfg := g.cfg.Load()
 	give := time.NewTimer(cfg.UpstreamWait())
 	defer give.Stop()
@@ -453,7 +503,7 @@ func (g *Gateway) connect(l *listener, c net.Conn) (*session, *Route) {
 		}
 		switched := l.rs.switchedCh()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		s, err := newSession(ctx, r, c, l.node, l.bootstrap, cfg.MaxFrameBytes(), g.log.With("route", r.Name, "domain", r.Domain))
+		s, err := newSession(ctx, r, c, node, bootstrap, cfg.MaxFrameBytes(), g.log.With("route", r.Name, "domain", r.Domain))
 		cancel()
 		if err == nil {
 			return s, r

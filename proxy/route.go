@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -40,10 +41,15 @@ type Route struct {
 	plan      config.PortPlan
 	host      string   // advertised to clients
 	bootstrap []string // upstream bootstrap servers
-	base      int32
-	log       *slog.Logger
-	metrics   *routeMetrics
-	client    *kgo.Client // the gateway's own metadata requests
+	// conf is the route's configuration; with the host strategy it names
+	// the brokers.
+	conf     *config.Route
+	upstream *config.BootstrapServer
+	dialTLS  *tls.Config // nil for plaintext to the cluster
+	base     int32
+	log      *slog.Logger
+	metrics  *routeMetrics
+	client   *kgo.Client // the gateway's own metadata requests
 
 	refreshMu   sync.Mutex // one metadata refresh at a time
 	lastRefresh time.Time
@@ -79,6 +85,9 @@ func newRoute(g *config.Gateway, rc *config.Route, prev *Route, log *slog.Logger
 		plan:              g.PortPlan(rc),
 		host:              rc.AdvertisedHost(),
 		bootstrap:         bs.Hosts(),
+		conf:              rc,
+		upstream:          bs,
+		dialTLS:           bs.SSL.TLS(),
 		base:              wire.EpochBase(rc.Epoch),
 		log:               log.With("route", rc.Name, "domain", d.Name),
 		metrics:           m,
@@ -101,11 +110,10 @@ func newRoute(g *config.Gateway, rc *config.Route, prev *Route, log *slog.Logger
 			r.foreign[id] = true
 		}
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(r.bootstrap...),
+	cl, err := kgo.NewClient(append(ClusterOpts(bs, nil),
 		kgo.DialTimeout(5*time.Second),
 		kgo.RequestRetries(1),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("route %s: metadata client for %s: %w", rc.Name, d.Name, err)
 	}
@@ -182,6 +190,10 @@ func (r *Route) upstreamAddrs(ctx context.Context, node int32, bootstrap bool) (
 
 // Advertise implements wire.Translator.
 func (r *Route) Advertise(node int32) (string, int32, bool) {
+	if r.conf.HostStrategy() {
+		host, port := r.conf.BrokerAddress(node)
+		return host, int32(port), true
+	}
 	if port, ok := r.plan.Port(node); ok {
 		return r.host, int32(port), true
 	}

@@ -111,6 +111,9 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: OK\n", fs.Arg(0))
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(stderr, "warning: INSECURE: "+w)
+	}
 	if fs.NArg() == 2 {
 		pol, err := policy.Load(fs.Arg(1))
 		if err != nil {
@@ -128,6 +131,12 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 			r.Name, r.Endpoint, r.StreamingDomain.Name, r.StreamingDomain.BootstrapServerID, r.Epoch, plan.Bootstrap)
 		if n := len(plan.Brokers); n > 0 {
 			fmt.Fprintf(stdout, ", %d broker ports %d..%d", n, plan.Brokers[0].Port, plan.Brokers[n-1].Port)
+		}
+		if r.HostStrategy() {
+			fmt.Fprintf(stdout, ", brokers on the same port by TLS server name %s", r.BrokerIdentificationStrategy.Pattern)
+		}
+		if r.Security.SSL != nil {
+			fmt.Fprintf(stdout, "; TLS, client certificates %s", r.Security.SSL.ClientAuth)
 		}
 		fmt.Fprintln(stdout)
 	}

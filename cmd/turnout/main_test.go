@@ -97,6 +97,45 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestValidateTLS: validate loads every store, says what is wrong with one
+// on its line, and warns of ignoreTrust.
+func TestValidateTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testcerts.NewCA("ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Leaf("gw", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := leaf.WriteFiles(dir, "gw", "changeit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := gatewayYAML("127.0.0.1:9092", "127.0.0.1:9093", 19092, 1, 0)
+	write := func(name, password string) string {
+		ssl := fmt.Sprintf("      security:\n        ssl:\n          keystore: {type: PKCS12, location: %s, password: {value: %s}}\n", f.PKCS12, password)
+		cfg := strings.Replace(base, "      streamingDomain:\n", ssl+"      streamingDomain:\n", 1)
+		cfg = strings.Replace(cfg, "            endpoint: \"127.0.0.1:9092\"\n",
+			"            endpoint: \"127.0.0.1:9092\"\n            ssl: {ignoreTrust: true}\n", 1)
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	out, errOut, code := turnout(t, "validate", write("good.yaml", "changeit"))
+	if code != 0 || !strings.Contains(out, "TLS, client certificates none") || !strings.Contains(errOut, "warning: INSECURE: ") ||
+		!strings.Contains(errOut, "ignoreTrust") {
+		t.Errorf("validate: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	_, errOut, code = turnout(t, "validate", write("bad.yaml", "wrong"))
+	if code != 1 || !strings.Contains(errOut, "bad.yaml:") || !strings.Contains(errOut, "routes[0].security.ssl.keystore.location: keystore "+f.PKCS12+" (PKCS12): wrong password") {
+		t.Errorf("validate with a wrong password: exit %d, stderr %q", code, errOut)
+	}
+}
+
 // TestGatewayProcess runs the binary as an operator would: it serves, answers
 // its admin API, switches on SIGHUP, and drains and exits 0 on SIGTERM.
 func TestGatewayProcess(t *testing.T) {

@@ -99,10 +99,14 @@ type BrokerPort struct {
 // order. Counting every domain, not only the route's, keeps each port
 // meaning the same broker id when the route switches domains, so reconnecting
 // clients find the ports they knew; and the plan depends only on the file, so
-// it survives restarts. g must be valid, as Parse returns it.
+// it survives restarts. A route with the host strategy has the bootstrap
+// port alone. g must be valid, as Parse returns it.
 func (g *Gateway) PortPlan(r *Route) PortPlan {
 	_, port, _ := splitHostPort(r.Endpoint)
 	plan := PortPlan{Bootstrap: port}
+	if r.HostStrategy() {
+		return plan // the one port serves every broker
+	}
 	for _, s := range g.nodeIDSpans() {
 		// Parse rejects plans past the last port; stopping there also keeps an
 		// unvalidated Gateway from counting through 2^31 node ids.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 
 	"gopkg.in/yaml.v3"
 
@@ -12,19 +13,28 @@ import (
 // with errors.Join; errors.As finds each.
 type Error = yamlstrict.Error
 
-// Load reads and parses the configuration file at path.
+// Load reads and parses the configuration file at path, then reads the key
+// and trust stores and the password files it names (relative paths are
+// relative to its directory) and builds their TLS configurations, so that a
+// bad certificate or a wrong password is an error here, with its line.
 func Load(path string) (*Gateway, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	p := &parser{Decoder: yamlstrict.NewDecoder(path, data), dir: filepath.Dir(path), load: true}
+	return p.result()
 }
 
 // Parse decodes data strictly, fills in defaults and validates the result.
-// file names the source in error messages.
+// file names the source in error messages. It reads no other file: the
+// stores and passwords are Load's.
 func Parse(file string, data []byte) (*Gateway, error) {
-	p := &parser{yamlstrict.NewDecoder(file, data)}
+	p := &parser{Decoder: yamlstrict.NewDecoder(file, data)}
+	return p.result()
+}
+
+func (p *parser) result() (*Gateway, error) {
 	g := p.parse()
 	if err := p.Err(); err != nil {
 		return nil, err
@@ -32,7 +42,11 @@ func Parse(file string, data []byte) (*Gateway, error) {
 	return g, nil
 }
 
-type parser struct{ *yamlstrict.Decoder }
+type parser struct {
+	*yamlstrict.Decoder
+	dir  string // relative paths in the file are relative to this
+	load bool   // read the stores and password files
+}
 
 func (p *parser) parse() *Gateway {
 	root := p.Document("want streamingDomains and routes, optionally under a gateway key")
@@ -59,6 +73,7 @@ func (p *parser) parse() *Gateway {
 		return nil
 	}
 	g := &Gateway{File: p.File()}
+	expandShorthands(root)
 	p.Decode(root, g, "")
 	if p.Failed() {
 		// Validating a file that did not decode would mostly repeat the
@@ -66,5 +81,31 @@ func (p *parser) parse() *Gateway {
 		return nil
 	}
 	p.validate(g)
+	if p.load && !p.Failed() {
+		p.loadSecurity(g)
+	}
 	return g
+}
+
+// expandShorthands rewrites the short forms of settings into the long ones
+// the types hold: brokerIdentificationStrategy: port means {type: port}.
+func expandShorthands(root *yaml.Node) {
+	routes := yamlstrict.MapValue(root, "routes")
+	if routes == nil || routes.Kind != yaml.SequenceNode {
+		return
+	}
+	for _, r := range routes.Content {
+		r = yamlstrict.Resolve(r)
+		if r.Kind != yaml.MappingNode {
+			continue
+		}
+		for i := 0; i+1 < len(r.Content); i += 2 {
+			v := yamlstrict.Resolve(r.Content[i+1])
+			if yamlstrict.Resolve(r.Content[i]).Value != "brokerIdentificationStrategy" || v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+				continue
+			}
+			key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "type", Line: v.Line, Column: v.Column}
+			r.Content[i+1] = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: v.Line, Column: v.Column, Content: []*yaml.Node{key, v}}
+		}
+	}
 }

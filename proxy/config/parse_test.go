@@ -139,15 +139,23 @@ func TestParseErrors(t *testing.T) {
 		{"unknown bootstrap server", "bootstrapServerId: plain", "bootstrapServerId: tls", 21,
 			`routes[0].streamingDomain.bootstrapServerId: no bootstrap server "tls" in streaming domain "kafka1-domain" (known: plain)`},
 		{"bootstrap server missing", "        bootstrapServerId: plain\n", "", 19, `routes[0].streamingDomain.bootstrapServerId: missing; name one of the bootstrap servers of "kafka1-domain"`},
-		{"host strategy", "", "      brokerIdentificationStrategy: host\n", 22,
-			"routes[0].brokerIdentificationStrategy: host-based (SNI) broker identification needs TLS and is not supported yet; use port"},
-		{"unknown strategy", "", "      brokerIdentificationStrategy: sni\n", 22, `unknown strategy "sni"; use port`},
+		{"host strategy without TLS", "", "      brokerIdentificationStrategy: {type: host, pattern: \"b$(nodeId).example.com\"}\n", 22,
+			"routes[0].brokerIdentificationStrategy.type: the host strategy tells brokers apart by the TLS server name (SNI) clients ask for: set security.ssl with a keystore"},
+		{"host strategy without pattern", "", "      brokerIdentificationStrategy: host\n", 22,
+			"routes[0].brokerIdentificationStrategy.pattern: missing; the host strategy needs the brokers' host names"},
+		{"pattern without node id", "", "      brokerIdentificationStrategy: {type: host, pattern: broker.example.com}\n", 22,
+			`pattern: "broker.example.com" must hold $(nodeId) exactly once`},
+		{"pattern with a bad port", "", "      brokerIdentificationStrategy: {type: host, pattern: \"b$(nodeId).example.com:0\"}\n", 22,
+			"the port must be a number from 1 to 65535"},
+		{"pattern with the port strategy", "", "      brokerIdentificationStrategy:\n        type: port\n        pattern: \"b$(nodeId).example.com\"\n", 24,
+			"a pattern is for the host strategy"},
+		{"unknown strategy", "", "      brokerIdentificationStrategy: sni\n", 22, `unknown strategy "sni"; use port or host`},
 		{"auth swap", "", "      security:\n        auth: swap\n", 23, "routes[0].security.auth: auth swap is not supported yet; use passthrough"},
 		{"unknown auth", "", "      security:\n        auth: sasl\n", 23, `unknown auth "sasl"; use passthrough`},
 		{"negative epoch", "", "      epoch: -1\n", 22, "routes[0].epoch: cannot be negative, got -1"},
 
 		{"routes overlap", "", strings.Replace(secondRoute, "%s", "19100", 1), 23,
-			`routes[1].endpoint: port 19100 is used by both route "second" and route "switchover-route" (line 17); each route takes its bootstrap port and the next 16`},
+			`routes[1].endpoint: port 19100 is used by both route "second" and route "switchover-route" (line 17); each route with the port strategy takes its bootstrap port and the next 16`},
 		{"bootstraps collide", "", strings.Replace(secondRoute, "%s", "19092", 1), 23, `port 19092 is used by both route "second" and route "switchover-route"`},
 		{"plan past 65535", `"localhost:19092"`, `"localhost:65530"`, 18,
 			"routes[0].endpoint: the route needs ports 65530-65546, past 65535: its bootstrap port and one per node id (16 across all streaming domains)"},
@@ -316,7 +324,7 @@ func TestParseDefaults(t *testing.T) {
 		t.Errorf("hosts %q on line %d", hosts, b.Line)
 	}
 	r := g.Route("switchover-route")
-	if r.BrokerIdentificationStrategy != "port" || r.Security.Auth != "passthrough" || r.Epoch != 0 || r.ListenHost() != "" || r.Line != 17 || r.StreamingDomain.Line != 19 {
+	if r.BrokerIdentificationStrategy.Type != "port" || r.Security.Auth != "passthrough" || r.Epoch != 0 || r.ListenHost() != "" || r.Line != 17 || r.StreamingDomain.Line != 19 {
 		t.Errorf("route = %+v", r)
 	}
 	if g.MaxFrameBytes() != 104857600 || g.DrainTimeout() != 5*time.Second || g.AdminAddr() != "127.0.0.1:9190" || !g.MetricsEnabled() {

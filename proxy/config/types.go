@@ -3,6 +3,12 @@
 // have. It also computes the port plan: which listener serves which broker.
 package config
 
+import (
+	"crypto/tls"
+
+	"github.com/turnout/turnout/proxy/tlsconf"
+)
+
 // Gateway is the whole gateway configuration. The file may hold it under a
 // top-level "gateway:" key or bare.
 type Gateway struct {
@@ -18,6 +24,8 @@ type Gateway struct {
 
 	// File is the path the configuration was read from, for messages.
 	File string `yaml:"-"`
+
+	warnings []string
 }
 
 // StreamingDomain is one Kafka cluster the gateway can route to.
@@ -43,8 +51,59 @@ type KafkaCluster struct {
 type BootstrapServer struct {
 	ID       string `yaml:"id"`
 	Endpoint string `yaml:"endpoint"` // host:port[,host:port...]
+	// SSL, when set, makes the gateway and the agents reach the cluster
+	// over TLS.
+	SSL *SSL `yaml:"ssl"`
+	// SASL is a Turnout extension: the gateway's and the agents' own
+	// identity on the cluster, for their own clients (the route's metadata
+	// requests, the agents' probes and lag checks). Client connections
+	// carry their clients' credentials, not this.
+	SASL *SASL `yaml:"sasl"`
 
 	Line int `yaml:"-"`
+}
+
+// SASL is a SASL identity on a cluster (a Turnout extension).
+type SASL struct {
+	Mechanism string   `yaml:"mechanism"` // PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+	Username  string   `yaml:"username"`
+	Password  Password `yaml:"password"`
+}
+
+// SSL is the TLS of a route's listener (Route.Security.SSL) or of the
+// connections to a cluster (BootstrapServer.SSL), in Confluent's shape.
+type SSL struct {
+	// IgnoreTrust skips checking the cluster's certificate; bootstrap
+	// servers only, and never for production.
+	IgnoreTrust bool   `yaml:"ignoreTrust"`
+	Truststore  *Store `yaml:"truststore"`
+	Keystore    *Store `yaml:"keystore"`
+	// ClientAuth is required, requested or none (the default); routes
+	// only.
+	ClientAuth string `yaml:"clientAuth"`
+
+	// Filled in by Load: the stores with their paths and passwords read,
+	// and the TLS configuration they make.
+	keystore, truststore *tlsconf.Store
+	config               *tls.Config
+}
+
+// Store is a key or trust store file.
+type Store struct {
+	Type     string    `yaml:"type"` // JKS (the default), PKCS12 or PEM
+	Location string    `yaml:"location"`
+	Password *Password `yaml:"password"`
+	// KeyPassword protects the private key of a JKS keystore, when it
+	// differs from the store's password.
+	KeyPassword *Password `yaml:"keyPassword"`
+}
+
+// Password is a secret read from a file or given inline.
+type Password struct {
+	File  string `yaml:"file"`
+	Value string `yaml:"value"`
+
+	secret string // read by Load
 }
 
 // Hosts splits the endpoint into its host:port entries.
@@ -65,16 +124,27 @@ type Route struct {
 	Endpoint string `yaml:"endpoint"` // advertised host:port; the port is the bootstrap port
 	// Bind is a Turnout extension: the host to listen on; empty means all
 	// interfaces.
-	Bind                         string      `yaml:"bind"`
-	BrokerIdentificationStrategy string      `yaml:"brokerIdentificationStrategy"` // "port" (default)
-	StreamingDomain              RouteDomain `yaml:"streamingDomain"`
-	Security                     Security    `yaml:"security"`
+	Bind                         string               `yaml:"bind"`
+	BrokerIdentificationStrategy BrokerIdentification `yaml:"brokerIdentificationStrategy"`
+	StreamingDomain              RouteDomain          `yaml:"streamingDomain"`
+	Security                     Security             `yaml:"security"`
 	// Epoch is a Turnout extension written by the agents: it grows by one at
 	// every switch of the route, so a stale writer can be refused and so the
 	// leader epochs clients see never go backwards across a switch.
 	Epoch int32 `yaml:"epoch"`
 
 	Line int `yaml:"-"`
+}
+
+// BrokerIdentification says how a client connection names the broker it
+// wants. With port (the default), each broker has its own gateway port. With
+// host, one port serves every broker, and the TLS server name (SNI) the
+// client asks for says which: the endpoint's host for the bootstrap, the
+// pattern with a node id in place of $(nodeId) for a broker. The file may
+// give the type alone, as a string.
+type BrokerIdentification struct {
+	Type    string `yaml:"type"`    // port or host
+	Pattern string `yaml:"pattern"` // host only: e.g. broker-$(nodeId).kafka.example.com[:port]
 }
 
 // RouteDomain names the streaming domain a route serves and which of its
@@ -89,6 +159,8 @@ type RouteDomain struct {
 // Security is the route's client security. Only passthrough exists so far.
 type Security struct {
 	Auth string `yaml:"auth"` // "passthrough" (default) or "swap" (not yet supported)
+	// SSL, when set, makes the route's listeners serve TLS.
+	SSL *SSL `yaml:"ssl"`
 }
 
 // Admin is the admin HTTP listener.

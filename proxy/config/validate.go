@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/turnout/turnout/internal/ctlsec"
+	"github.com/turnout/turnout/proxy/tlsconf"
 )
 
 const (
@@ -35,7 +36,7 @@ func (p *parser) validate(g *Gateway) {
 	}
 	seen := map[string]int{}
 	for i := range g.StreamingDomains {
-		p.validateDomain(&g.StreamingDomains[i], fmt.Sprintf("streamingDomains[%d]", i), seen)
+		p.validateDomain(g, &g.StreamingDomains[i], fmt.Sprintf("streamingDomains[%d]", i), seen)
 	}
 	clear(seen)
 	for i := range g.Routes {
@@ -46,7 +47,7 @@ func (p *parser) validate(g *Gateway) {
 	p.validateLimits(&g.Limits)
 }
 
-func (p *parser) validateDomain(d *StreamingDomain, path string, seen map[string]int) {
+func (p *parser) validateDomain(g *Gateway, d *StreamingDomain, path string, seen map[string]int) {
 	switch first, dup := seen[d.Name]; {
 	case d.Name == "":
 		p.Errorf(path+".name", "missing; every streaming domain needs a name")
@@ -84,9 +85,22 @@ func (p *parser) validateDomain(d *StreamingDomain, path string, seen map[string
 			p.Errorf(bpath+".endpoint", "missing; want a comma-separated list of host:port")
 		}
 		for _, h := range hosts {
-			if _, _, err := splitHostPort(h); err != nil {
+			if proto, _, ok := strings.Cut(h, "://"); ok {
+				p.Errorf(bpath+".endpoint", "%q: write host:port without the %s:// prefix; TLS comes from ssl, SASL from the clients (or sasl)", h, proto)
+			} else if _, _, err := splitHostPort(h); err != nil {
 				p.Errorf(bpath+".endpoint", "%v", err)
 			}
+		}
+		if b.SSL != nil {
+			p.validateSSL(b.SSL, bpath+".ssl", false)
+			if b.SSL.IgnoreTrust {
+				g.warnings = append(g.warnings, fmt.Sprintf("%s:%d: %s.ssl.ignoreTrust: the certificates of %s are not checked: "+
+					"anyone between the gateway and the cluster can read and change its traffic; never in production",
+					p.File(), p.Line(bpath+".ssl.ignoreTrust"), bpath, b.Endpoint))
+			}
+		}
+		if b.SASL != nil {
+			p.validateSASL(b.SASL, bpath+".sasl")
 		}
 	}
 
@@ -136,15 +150,10 @@ func (p *parser) validateRoute(g *Gateway, r *Route, path string, seen map[strin
 	} else if _, _, err := splitHostPort(r.Endpoint); err != nil {
 		p.Errorf(path+".endpoint", "%v", err)
 	}
-	switch r.BrokerIdentificationStrategy {
-	case "":
-		r.BrokerIdentificationStrategy = "port"
-	case "port":
-	case "host":
-		p.Errorf(path+".brokerIdentificationStrategy", "host-based (SNI) broker identification needs TLS and is not supported yet; use port")
-	default:
-		p.Errorf(path+".brokerIdentificationStrategy", "unknown strategy %q; use port", r.BrokerIdentificationStrategy)
+	if r.Security.SSL != nil {
+		p.validateSSL(r.Security.SSL, path+".security.ssl", true)
 	}
+	p.validateStrategy(r, path)
 	switch r.Security.Auth {
 	case "":
 		r.Security.Auth = "passthrough"
@@ -173,6 +182,144 @@ func (p *parser) validateRoute(g *Gateway, r *Route, path string, seen map[strin
 		p.Errorf(path+".bootstrapServerId", "missing; name one of the bootstrap servers of %q (known: %s)", d.Name, serverIDs(d))
 	case d.BootstrapServer(id) == nil:
 		p.Errorf(path+".bootstrapServerId", "no bootstrap server %q in streaming domain %q (known: %s)", id, d.Name, serverIDs(d))
+	}
+}
+
+func (p *parser) validateStrategy(r *Route, path string) {
+	path += ".brokerIdentificationStrategy"
+	s := &r.BrokerIdentificationStrategy
+	switch s.Type {
+	case "":
+		s.Type = "port"
+		fallthrough
+	case "port":
+		if s.Pattern != "" {
+			p.Errorf(path+".pattern", "a pattern is for the host strategy; the port strategy gives each broker a port")
+		}
+	case "host":
+		if s.Pattern == "" {
+			p.Errorf(path+".pattern", "missing; the host strategy needs the brokers' host names, e.g. broker-$(nodeId).kafka.example.com")
+		} else if err := checkPattern(s.Pattern); err != nil {
+			p.Errorf(path+".pattern", "%v", err)
+		}
+		if ssl := r.Security.SSL; ssl == nil || ssl.Keystore == nil {
+			p.Errorf(path+".type", "the host strategy tells brokers apart by the TLS server name (SNI) clients ask for: set security.ssl with a keystore")
+		}
+	default:
+		p.Errorf(path+".type", "unknown strategy %q; use port or host", s.Type)
+	}
+}
+
+// checkPattern checks a host strategy pattern: a host name holding
+// $(nodeId) once, optionally with a port.
+func checkPattern(pattern string) error {
+	if n := strings.Count(pattern, nodeIDPlaceholder); n != 1 {
+		return fmt.Errorf("%q must hold %s exactly once, where each broker's node id goes", pattern, nodeIDPlaceholder)
+	}
+	host := strings.Replace(pattern, nodeIDPlaceholder, "0", 1)
+	if strings.Contains(host, ":") {
+		h, _, err := splitHostPort(host)
+		if err != nil {
+			return fmt.Errorf("pattern %q: %w", pattern, err)
+		}
+		host = h
+	}
+	if strings.ContainsAny(host, "/*$() ") || strings.HasPrefix(host, ".") || strings.HasSuffix(host, ".") {
+		return fmt.Errorf("%q is not a host name pattern such as broker-$(nodeId).kafka.example.com", pattern)
+	}
+	return nil
+}
+
+// validateSSL checks the TLS settings of a route (server side) or of a
+// bootstrap server (client side).
+func (p *parser) validateSSL(s *SSL, path string, route bool) {
+	if s.Keystore != nil {
+		p.validateStore(s.Keystore, path+".keystore")
+	}
+	if s.Truststore != nil {
+		p.validateStore(s.Truststore, path+".truststore")
+	}
+	if !route {
+		if s.ClientAuth != "" {
+			p.Errorf(path+".clientAuth", "clientAuth is for routes, whose clients the gateway authenticates; toward a cluster the gateway presents the keystore, if any")
+		}
+		return
+	}
+	if s.Keystore == nil {
+		p.Errorf(path+".keystore", "missing; a route's TLS listener needs a keystore with its certificate and key")
+	}
+	if s.IgnoreTrust {
+		p.Errorf(path+".ignoreTrust", "ignoreTrust is for bootstrap servers; on a route it would accept any client certificate: remove it")
+	}
+	switch s.ClientAuth {
+	case "":
+		s.ClientAuth = tlsconf.ClientAuthNone
+	case tlsconf.ClientAuthNone:
+	case tlsconf.ClientAuthRequired, tlsconf.ClientAuthRequested:
+		if s.Truststore == nil {
+			p.Errorf(path+".truststore", "missing; clientAuth %s checks client certificates against a truststore", s.ClientAuth)
+		}
+	default:
+		p.Errorf(path+".clientAuth", "unknown clientAuth %q; use required, requested or none", s.ClientAuth)
+	}
+}
+
+func (p *parser) validateStore(s *Store, path string) {
+	switch t := strings.ToUpper(s.Type); t {
+	case "":
+		s.Type = tlsconf.JKS // Confluent's and Kafka's default
+	case tlsconf.JKS, tlsconf.PKCS12, tlsconf.PEM:
+		s.Type = t
+	default:
+		p.Errorf(path+".type", "unknown store type %q; use JKS, PKCS12 or PEM", s.Type)
+	}
+	if s.Location == "" {
+		p.Errorf(path+".location", "missing; want the path of the store file")
+	}
+	if s.Type == tlsconf.PEM {
+		if s.Password != nil {
+			p.Errorf(path+".password", "a PEM store has no password; remove it")
+		}
+		if s.KeyPassword != nil {
+			p.Errorf(path+".keyPassword", "Turnout reads unencrypted PEM keys only; decrypt the key (openssl pkcs8 -topk8 -nocrypt), keep the file readable by the gateway alone, and remove keyPassword")
+		}
+		return
+	}
+	if s.Password == nil {
+		p.Errorf(path+".password", "missing; a %s store needs its password, from a file or a value", s.Type)
+	} else {
+		p.validatePassword(s.Password, path+".password")
+	}
+	if s.KeyPassword != nil {
+		p.validatePassword(s.KeyPassword, path+".keyPassword")
+	}
+}
+
+func (p *parser) validatePassword(pw *Password, path string) {
+	switch {
+	case pw.File == "" && pw.Value == "":
+		p.Errorf(path, "want file (the path of a file holding the password) or value (the password itself)")
+	case pw.File != "" && pw.Value != "":
+		p.Errorf(path, "give file or value, not both")
+	}
+}
+
+func (p *parser) validateSASL(s *SASL, path string) {
+	switch m := strings.ToUpper(s.Mechanism); m {
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		s.Mechanism = m
+	case "":
+		p.Errorf(path+".mechanism", "missing; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	default:
+		p.Errorf(path+".mechanism", "unknown mechanism %q; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.Mechanism)
+	}
+	if s.Username == "" {
+		p.Errorf(path+".username", "missing")
+	}
+	if !p.Has(path + ".password") {
+		p.Errorf(path+".password", "missing; from a file or a value")
+	} else {
+		p.validatePassword(&s.Password, path+".password")
 	}
 }
 
@@ -212,6 +359,10 @@ func (p *parser) validatePorts(g *Gateway) {
 			continue
 		}
 		path := fmt.Sprintf("routes[%d].endpoint", i)
+		n := n
+		if r.HostStrategy() {
+			n = 0 // one port serves every broker
+		}
 		if int64(port)+n > maxPort {
 			p.Errorf(path, "the route needs ports %d-%d, past %d: its bootstrap port and one per node id (%d across all streaming domains); lower the port or narrow nodeIdRanges",
 				port, int64(port)+n, maxPort, n)
@@ -220,8 +371,8 @@ func (p *parser) validatePorts(g *Gateway) {
 		s := span{r, port, port + int(n)}
 		for _, o := range spans {
 			if s.lo <= o.hi && o.lo <= s.hi && sameListener(r.Bind, o.r.Bind) {
-				p.Errorf(path, "port %d is used by both route %q and route %q (line %d); each route takes its bootstrap port and the next %d, one per node id",
-					max(s.lo, o.lo), r.Name, o.r.Name, o.r.Line, n)
+				p.Errorf(path, "port %d is used by both route %q and route %q (line %d); each route with the port strategy takes its bootstrap port and the next %d, one per node id",
+					max(s.lo, o.lo), r.Name, o.r.Name, o.r.Line, g.nodeIDCount())
 			}
 		}
 		spans = append(spans, s)

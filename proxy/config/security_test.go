@@ -1,0 +1,310 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/turnout/turnout/internal/testcerts"
+)
+
+// secured is a configuration with TLS on both sides; %[1]s is the route's
+// ssl block and %[2]s the bootstrap server's. Its lines:
+//
+//	9 ssl (bootstrap server)    16 security
+//	                            17 ssl (route)
+const secured = `streamingDomains:
+  - name: a
+    kafkaCluster:
+      bootstrapServers:
+        - id: tls
+          endpoint: "kafka-a:9093"
+          sasl: {mechanism: scram-sha-512, username: turnout, password: {value: pw}}
+          ssl:
+%[2]s
+routes:
+  - name: r
+    endpoint: "gw.example.com:19092"
+    streamingDomain: {name: a, bootstrapServerId: tls}
+    brokerIdentificationStrategy:
+%[3]s
+    security:
+      ssl:
+%[1]s
+`
+
+type certFiles struct {
+	dir    string
+	server testcerts.Files
+	pem    string // key and chain in one file
+}
+
+func writeCerts(t *testing.T) certFiles {
+	t.Helper()
+	dir := t.TempDir()
+	ca, err := testcerts.NewCA("ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Leaf("gw", "gw.example.com", "*.gw.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := leaf.WriteFiles(dir, "gw", "changeit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem := filepath.Join(dir, "gw-keystore.pem")
+	if err := os.WriteFile(pem, append(leaf.KeyPEM(), leaf.ChainPEM()...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFiles{dir, f, pem}
+}
+
+func indent(s string, n int) string {
+	pad := strings.Repeat(" ", n)
+	return pad + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n"+pad)
+}
+
+func loadSecured(t *testing.T, dir, route, server, strategy string) (*Gateway, error) {
+	t.Helper()
+	if strategy == "" {
+		strategy = "type: port"
+	}
+	data := []byte(strings.NewReplacer("\n\n", "\n").Replace(
+		fmtSecured(indent(route, 8), indent(server, 12), indent(strategy, 6))))
+	path := filepath.Join(dir, "gw.yaml")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return Load(path)
+}
+
+func fmtSecured(route, server, strategy string) string {
+	r := strings.NewReplacer("%[1]s", route, "%[2]s", server, "%[3]s", strategy)
+	return r.Replace(secured)
+}
+
+func TestLoadSecurity(t *testing.T) {
+	c := writeCerts(t)
+	f := c.server
+	p12 := "keystore: {type: PKCS12, location: " + f.PKCS12 + ", password: {file: " + f.PasswordFile + "}}\n" +
+		"truststore: {type: PKCS12, location: " + f.TrustP12 + ", password: {value: changeit}}\n"
+	jks := "keystore: {location: " + f.JKS + ", password: {value: changeit}, keyPassword: {value: changeit}}\n" +
+		"truststore: {type: jks, location: " + f.TrustJKS + ", password: {file: " + f.PasswordFile + "}}\n"
+	pemStores := "keystore: {type: PEM, location: " + c.pem + "}\ntruststore: {type: PEM, location: " + f.CA + "}\n"
+	relative := "keystore: {type: PEM, location: gw-keystore.pem}\ntruststore: {type: PEM, location: gw-ca.pem}\n"
+	for name, stores := range map[string]string{"PKCS12": p12, "JKS": jks, "PEM": pemStores, "relative paths": relative} {
+		t.Run(name, func(t *testing.T) {
+			g, err := loadSecured(t, c.dir, stores+"clientAuth: required\n", stores, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := g.Routes[0].Security.SSL.TLS()
+			if srv == nil || len(srv.Certificates) != 1 || srv.ClientCAs == nil || srv.ClientAuth == 0 {
+				t.Fatalf("route TLS %+v", srv)
+			}
+			b := g.StreamingDomains[0].KafkaCluster.BootstrapServers[0]
+			cli := b.SSL.TLS()
+			if cli == nil || len(cli.Certificates) != 1 || cli.RootCAs == nil || cli.InsecureSkipVerify {
+				t.Fatalf("bootstrap server TLS %+v", cli)
+			}
+			if b.SASL.Mechanism != "SCRAM-SHA-512" || b.SASL.Password.Secret() != "pw" {
+				t.Fatalf("sasl %+v", b.SASL)
+			}
+			if ks, _ := b.SSL.Stores(); ks == nil || !filepath.IsAbs(ks.Location) || ks.Type != "PEM" && ks.Password != "changeit" {
+				t.Fatalf("keystore %+v", ks)
+			}
+			if len(g.Warnings()) != 0 {
+				t.Fatalf("warnings %q", g.Warnings())
+			}
+		})
+	}
+
+	t.Run("ignoreTrust warns", func(t *testing.T) {
+		g, err := loadSecured(t, c.dir, pemStores, "ignoreTrust: true\ntruststore: {type: PEM, location: /nonexistent}\n", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := g.Warnings()
+		if len(w) != 1 || !strings.Contains(w[0], "gw.yaml:9: ") || !strings.Contains(w[0], "not checked") {
+			t.Fatalf("warnings %q", w)
+		}
+		if !g.StreamingDomains[0].KafkaCluster.BootstrapServers[0].SSL.TLS().InsecureSkipVerify {
+			t.Fatal("ignoreTrust does not skip verification")
+		}
+	})
+
+	t.Run("password out of sight", func(t *testing.T) {
+		g, err := loadSecured(t, c.dir, pemStores, "keystore: {type: PKCS12, location: "+f.PKCS12+", password: {value: changeit}}\n", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := g.StreamingDomains[0].KafkaCluster.BootstrapServers[0].SSL.Keystore.Password
+		if s := fmtAny(*p); strings.Contains(s, "changeit") {
+			t.Fatalf("the password shows in %q", s)
+		}
+	})
+
+	bad := filepath.Join(c.dir, "bad.pem")
+	if err := os.WriteFile(bad, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, route, server, strategy string
+		line                          int
+		want                          string
+	}{
+		{"wrong password", pemStores, "keystore: {type: PKCS12, location: " + f.PKCS12 + ", password: {value: nope}}\n", "", 9,
+			"ssl.keystore.location: keystore " + f.PKCS12 + " (PKCS12): wrong password"},
+		{"wrong JKS password from a file", "keystore: {location: " + f.JKS + ", password: {file: " + f.CA + "}}\n", "{}", "", 18,
+			"routes[0].security.ssl.keystore.location: keystore " + f.JKS + " (JKS): wrong password"},
+		{"missing keystore", "keystore: {type: PEM, location: missing.pem}\n", "{}", "", 18,
+			"routes[0].security.ssl.keystore.location: keystore: open " + filepath.Join(c.dir, "missing.pem") + ": no such file or directory"},
+		{"missing password file", pemStores, "truststore: {type: JKS, location: " + f.TrustJKS + ", password: {file: nope}}\n", "", 9,
+			"ssl.truststore.password.file: cannot read the password: open " + filepath.Join(c.dir, "nope")},
+		{"bad certificate", "keystore: {type: PEM, location: " + c.pem + "}\ntruststore: {type: PEM, location: " + bad + "}\nclientAuth: requested\n", "{}", "", 19,
+			"routes[0].security.ssl.truststore.location: truststore " + bad + " (PEM): bad certificate"},
+		{"key without certificate", "keystore: {type: PEM, location: " + f.Key + "}\n", "{}", "", 18, "holds a private key but no certificate"},
+		{"PKCS12 key password differs", pemStores, "keystore: {type: PKCS12, location: " + f.PKCS12 + ", password: {value: changeit}, keyPassword: {value: other}}\n", "", 9,
+			"keyPassword: a PKCS12 key shares its store's password"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadSecured(t, c.dir, tc.route, tc.server, tc.strategy)
+			checkError(t, err, tc.line, tc.want)
+		})
+	}
+}
+
+func fmtAny(v any) string { return fmt.Sprintf("%v %+v %s", v, v, v) }
+
+func checkError(t *testing.T, err error, line int, want string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error; want %q on line %d", want, line)
+	}
+	var e *Error
+	for _, one := range splitJoined(err) {
+		if errors.As(one, &e) && e.Line == line && strings.Contains(one.Error(), want) {
+			return
+		}
+	}
+	t.Fatalf("got %v\nwant %q on line %d", err, want, line)
+}
+
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func TestValidateSecurity(t *testing.T) {
+	store := "keystore: {type: PEM, location: k.pem}\n"
+	for _, tc := range []struct {
+		name, route, server, strategy string
+		line                          int
+		want                          string
+	}{
+		{"route without keystore", "truststore: {type: PEM, location: t.pem}\n", "{}", "", 17,
+			"routes[0].security.ssl.keystore: missing; a route's TLS listener needs a keystore"},
+		{"clientAuth without truststore", store + "clientAuth: required\n", "{}", "", 17,
+			"routes[0].security.ssl.truststore: missing; clientAuth required checks client certificates against a truststore"},
+		{"unknown clientAuth", store + "clientAuth: always\n", "{}", "", 19, `unknown clientAuth "always"; use required, requested or none`},
+		{"clientAuth toward a cluster", store, "clientAuth: required\n", "", 9, "clientAuth is for routes"},
+		{"ignoreTrust on a route", store + "ignoreTrust: true\n", "{}", "", 19, "ignoreTrust is for bootstrap servers"},
+		{"unknown store type", "keystore: {type: PFX, location: k.pfx}\n", "{}", "", 18, `unknown store type "PFX"; use JKS, PKCS12 or PEM`},
+		{"store without location", "keystore: {type: PEM}\n", "{}", "", 18, "keystore.location: missing"},
+		{"JKS without password", "keystore: {location: k.jks}\n", "{}", "", 18, "keystore.password: missing; a JKS store needs its password"},
+		{"PEM with password", "keystore: {type: PEM, location: k.pem, password: {value: x}}\n", "{}", "", 18, "a PEM store has no password"},
+		{"PEM with key password", "keystore: {type: PEM, location: k.pem, keyPassword: {value: x}}\n", "{}", "", 18, "unencrypted PEM keys only"},
+		{"password both ways", "keystore: {type: PKCS12, location: k.p12, password: {value: x, file: f}}\n", "{}", "", 18, "give file or value, not both"},
+		{"password neither way", "keystore: {type: PKCS12, location: k.p12, password: {}}\n", "{}", "", 18, "want file (the path of a file holding the password) or value"},
+		{"unknown ssl key", store + "protocol: TLSv1.3\n", "{}", "", 19, `unknown key "protocol"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := strings.NewReplacer("\n\n", "\n").Replace(fmtSecured(indent(tc.route, 8), indent(tc.server, 12), indent(cmpOr(tc.strategy, "type: port"), 6)))
+			_, err := Parse("gw.yaml", []byte(data))
+			checkError(t, err, tc.line, tc.want)
+		})
+	}
+
+	data := strings.NewReplacer("%[1]s", indent(store, 8), "%[2]s", indent("{}", 12), "%[3]s", indent("type: port", 6)).Replace(
+		strings.Replace(secured, `"kafka-a:9093"`, "SASL_SSL://kafka-a:9093", 1))
+	_, err := Parse("gw.yaml", []byte(data))
+	checkError(t, err, 6, "without the SASL_SSL:// prefix")
+
+	sasl := func(s string) string {
+		return strings.Replace(secured, "sasl: {mechanism: scram-sha-512, username: turnout, password: {value: pw}}", s, 1)
+	}
+	for _, tc := range []struct{ sasl, want string }{
+		{"sasl: {mechanism: GSSAPI, username: u, password: {value: p}}", `unknown mechanism "GSSAPI"`},
+		{"sasl: {username: u, password: {value: p}}", "sasl.mechanism: missing"},
+		{"sasl: {mechanism: PLAIN, password: {value: p}}", "sasl.username: missing"},
+		{"sasl: {mechanism: PLAIN, username: u}", "sasl.password: missing"},
+	} {
+		data := strings.NewReplacer("%[1]s", indent(store, 8), "%[2]s", indent("{}", 12), "%[3]s", indent("type: port", 6)).Replace(sasl(tc.sasl))
+		_, err := Parse("gw.yaml", []byte(data))
+		checkError(t, err, 7, tc.want)
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func TestHostStrategy(t *testing.T) {
+	store := "keystore: {type: PEM, location: k.pem}\n"
+	parse := func(strategy string) *Gateway {
+		t.Helper()
+		data := strings.NewReplacer("\n\n", "\n").Replace(fmtSecured(indent(store, 8), indent("{}", 12), indent(strategy, 6)))
+		g, err := Parse("gw.yaml", []byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	g := parse("type: host\npattern: broker-$(nodeId).gw.example.com")
+	r := &g.Routes[0]
+	if !r.HostStrategy() || len(g.PortPlan(r).Brokers) != 0 || g.PortPlan(r).Bootstrap != 19092 {
+		t.Fatalf("plan %+v", g.PortPlan(r))
+	}
+	if h, p := r.BrokerAddress(7); h != "broker-7.gw.example.com" || p != 19092 {
+		t.Fatalf("broker 7 at %s:%d", h, p)
+	}
+	for name, want := range map[string]struct {
+		node          int32
+		bootstrap, ok bool
+	}{
+		"gw.example.com":                    {-1, true, true},
+		"GW.example.com.":                   {-1, true, true},
+		"":                                  {-1, true, true},
+		"broker-12.gw.example.com":          {12, false, true},
+		"Broker-0.GW.example.com":           {0, false, true},
+		"broker-012.gw.example.com":         {0, false, false},
+		"broker-.gw.example.com":            {0, false, false},
+		"broker-x.gw.example.com":           {0, false, false},
+		"broker-1.other.com":                {0, false, false},
+		"broker-99999999999.gw.example.com": {0, false, false},
+	} {
+		node, bootstrap, ok := r.ServerName(name)
+		if ok != want.ok || ok && (node != want.node || bootstrap != want.bootstrap) {
+			t.Errorf("ServerName(%q) = %d, %v, %v; want %+v", name, node, bootstrap, ok, want)
+		}
+	}
+	g = parse("type: host\npattern: \"b$(nodeId).lb.example.com:443\"")
+	if h, p := g.Routes[0].BrokerAddress(3); h != "b3.lb.example.com" || p != 443 {
+		t.Fatalf("broker 3 at %s:%d", h, p)
+	}
+	// The short form of the port strategy, as older files have it.
+	g = parse("port")
+	if g.Routes[0].HostStrategy() || len(g.PortPlan(&g.Routes[0]).Brokers) != 16 {
+		t.Fatal("port strategy from its short form")
+	}
+}
