@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -243,4 +244,51 @@ func TestSwapReauthentication(t *testing.T) {
 		t.Fatalf("the cluster saw %d SASL handshakes in 4 s of 1 s sessions: the gateway did not log in again", n)
 	}
 	b.assertNoSecrets(logs)
+}
+
+// TestPassthroughSASL: on a passthrough route the cluster's own SASL
+// (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512) goes through untouched, and a
+// SaslHandshake v0, whose raw tokens the gateway cannot follow, is refused
+// with UNSUPPORTED_VERSION.
+func TestPassthroughSASL(t *testing.T) {
+	b := newBedWith(t, bedSetup{clusterOpts: [2][]kfake.Opt{{kfake.EnableSASL(),
+		kfake.Superuser("PLAIN", "p", "p-pw"), kfake.Superuser("SCRAM-SHA-256", "s256", "s256-pw"), kfake.Superuser("SCRAM-SHA-512", "s512", "s512-pw")}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, mech := range []sasl.Mechanism{
+		plain.Auth{User: "p", Pass: "p-pw"}.AsMechanism(),
+		scram.Auth{User: "s256", Pass: "s256-pw"}.AsSha256Mechanism(),
+		scram.Auth{User: "s512", Pass: "s512-pw"}.AsSha512Mechanism(),
+	} {
+		if err := produceOne(ctx, b.client(kgo.SASL(mech)), mech.Name()); err != nil {
+			t.Errorf("%s through a passthrough route: %v", mech.Name(), err)
+		}
+	}
+	bad := b.client(kgo.SASL(plain.Auth{User: "p", Pass: "wrong"}.AsMechanism()), kgo.RequestRetries(0))
+	// kfake closes the connection on a failed login where Kafka answers
+	// SASL_AUTHENTICATION_FAILED; either way the gateway passes it on.
+	if err := bad.Ping(ctx); err == nil {
+		t.Error("a wrong password through a passthrough route was accepted")
+	}
+
+	conn, err := net.Dial("tcp", b.endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := kmsg.NewPtrSASLHandshakeRequest()
+	req.Version = 0
+	req.Mechanism = "PLAIN"
+	if _, err := conn.Write(kmsg.NewRequestFormatter().AppendRequest(nil, req, 7)); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	frame, err := io.ReadAll(conn) // the answer, then the gateway closes
+	if err != nil || len(frame) < 8 {
+		t.Fatalf("read %d bytes: %v", len(frame), err)
+	}
+	resp := kmsg.NewPtrSASLHandshakeResponse()
+	if err := resp.ReadFrom(frame[8:]); err != nil || resp.ErrorCode != kerr.UnsupportedVersion.Code {
+		t.Fatalf("SaslHandshake v0 answered %+v, %v; want UNSUPPORTED_VERSION", resp, err)
+	}
 }
