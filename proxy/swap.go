@@ -212,8 +212,7 @@ func (s *session) saslAuthenticate(h wire.RequestHeader, frame []byte) (bool, er
 			return fail("authentication failed: the gateway cannot log in to the active cluster for this user", "user", user, "err", err)
 		}
 		a.user = user
-		s.log = s.log.With("user", user)
-		s.log.Debug("client authenticated; logged in to the cluster")
+		s.log.Debug("client authenticated; logged in to the cluster", "user", user)
 	}
 	if a.lifetime > 0 {
 		a.clientExpiry = time.Now().Add(a.lifetime)
