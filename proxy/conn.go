@@ -11,11 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/turnout/turnout/proxy/wire"
 )
@@ -44,6 +43,9 @@ type inflight struct {
 	// placeholder sent in the request's stead), not before notBefore.
 	answer    []byte
 	notBefore time.Time
+	// internal, when set, takes the response to the gateway's own request
+	// (see roundTrip); the client never sees it.
+	internal chan<- []byte
 }
 
 // longPoll says whether a request may be left unanswered by a drain: its
@@ -66,6 +68,7 @@ func longPoll(key int16) bool {
 // waits only on its own socket.
 type session struct {
 	route    *Route
+	swap     *swapSession // nil unless the route swaps credentials
 	client   net.Conn
 	upstream net.Conn
 	maxFrame int32
@@ -110,7 +113,7 @@ func newSession(ctx context.Context, r *Route, client net.Conn, node int32, boot
 		r.metrics.dialErrors.Inc()
 		return nil, fmt.Errorf("connecting to domain %s: %w", r.Domain, errors.Join(errs...))
 	}
-	return &session{
+	s := &session{
 		route:    r,
 		client:   client,
 		upstream: up,
@@ -122,7 +125,11 @@ func newSession(ctx context.Context, r *Route, client net.Conn, node int32, boot
 		draining: make(chan struct{}),
 		respDone: make(chan struct{}),
 		done:     make(chan struct{}),
-	}, nil
+	}
+	if sw := r.swap.Load(); sw != nil {
+		s.swap = &swapSession{swapAuth: sw}
+	}
+	return s, nil
 }
 
 // clientKey tells one client's connections from another's: its address and
@@ -265,6 +272,14 @@ func (s *session) request(frame []byte) (bool, error) {
 	if h.Key == apiVersionsKey && h.Version > wire.MaxVersion(apiVersionsKey) {
 		return s.answer(h, wire.ApiVersionsTooNew(h.CorrelationID))
 	}
+	if h.Key == saslHandshakeKey && h.Version == 0 {
+		return s.refuseRawSASL(h)
+	}
+	if s.swap != nil {
+		if handled, keep, err := s.swapRequest(h, frame); handled {
+			return keep, err
+		}
+	}
 	out, err := wire.RewriteRequest(h, frame, s.route)
 	if err != nil {
 		return false, err
@@ -329,11 +344,18 @@ func (s *session) waitProduce() bool {
 }
 
 // answer sends the gateway's own response to a request. Responses go out in
-// request order, so it may only answer when nothing is in flight; clients
-// send the one request it answers itself (a too-new ApiVersions) first.
+// request order: behind requests in flight (a client re-authenticating on a
+// busy connection) the cluster is sent a placeholder, whose response is
+// replaced by this one.
 func (s *session) answer(h wire.RequestHeader, resp []byte) (bool, error) {
 	if s.inFlight.Load() != 0 {
-		return false, fmt.Errorf("%s v%d sent behind other requests; the gateway cannot answer it in order", kmsg.NameForKey(h.Key), h.Version)
+		if !s.enqueue(inflight{key: h.Key, version: h.Version, correlationID: h.CorrelationID, start: time.Now(), answer: resp}) {
+			return false, nil
+		}
+		if _, err := s.upw.Write(wire.Placeholder(h.CorrelationID)); err != nil {
+			return false, nil
+		}
+		return true, nil
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -388,7 +410,13 @@ func (s *session) responses() {
 			s.log.Error("closing connection: the cluster sent a response to no request")
 			return
 		}
-		ok := s.response(*bp, p, !frameReady(in))
+		var ok bool
+		if p.internal != nil {
+			ok = wire.CorrelationID(*bp) == p.correlationID
+			p.internal <- slices.Clone(*bp)
+		} else {
+			ok = s.response(*bp, p, !frameReady(in))
+		}
 		wire.PutBuffer(bp)
 		if !ok {
 			return

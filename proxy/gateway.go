@@ -216,6 +216,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Gateway) error {
 
 	drainBy := time.Now().Add(cfg.DrainTimeout())
 	fresh := map[string]*Route{}
+	reload := map[*Route]*swapAuth{} // kept routes, with their users and store read again
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		g.rmu.RLock()
@@ -225,10 +226,15 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Gateway) error {
 		if rs != nil {
 			prev = rs.route.Load()
 		}
-		if sameRoute(prev, cfg, rc) {
+		sw, err := newSwapAuth(cfg, rc)
+		if err == nil && sameRoute(prev, cfg, rc) {
+			reload[prev] = sw
 			continue
 		}
-		r, err := newRoute(cfg, rc, prev, g.log, g.metrics.route(rc.Name))
+		var r *Route
+		if err == nil {
+			r, err = newRoute(cfg, rc, prev, sw, g.log, g.metrics.route(rc.Name))
+		}
 		if err != nil {
 			for _, r := range fresh {
 				r.close()
@@ -253,6 +259,9 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Gateway) error {
 
 	// Nothing can fail from here on: switch.
 	g.cfg.Store(cfg)
+	for r, sw := range reload {
+		r.swap.Store(sw)
+	}
 	var drained []*routeServer
 	var stale []*Route
 	g.rmu.Lock()
@@ -324,7 +333,7 @@ func sameRoute(r *Route, cfg *config.Gateway, rc *config.Route) bool {
 	}
 	plan := cfg.PortPlan(rc)
 	bs := cfg.Domain(rc.StreamingDomain.Name).BootstrapServer(rc.StreamingDomain.BootstrapServerID)
-	return r.Domain == rc.StreamingDomain.Name && r.BootstrapServerID == rc.StreamingDomain.BootstrapServerID &&
+	return r.Domain == rc.StreamingDomain.Name && r.Auth == rc.Security.Auth && r.BootstrapServerID == rc.StreamingDomain.BootstrapServerID &&
 		r.Epoch == rc.Epoch && r.Endpoint == rc.Endpoint && r.host == rc.AdvertisedHost() &&
 		slices.Equal(r.bootstrap, bs.Hosts()) && r.plan.Bootstrap == plan.Bootstrap && slices.Equal(r.plan.Brokers, plan.Brokers) &&
 		r.conf.BrokerIdentificationStrategy == rc.BrokerIdentificationStrategy && sameUpstream(r.upstream, bs)

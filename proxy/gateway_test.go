@@ -39,13 +39,46 @@ type bed struct {
 	gw       *proxy.Gateway
 	admin    *httptest.Server
 	metrics  *proxy.Metrics
+	setup    bedSetup
 }
 
-func newBed(t *testing.T) *bed {
+// bedSetup varies a bed: options for each cluster, the route's security
+// settings and more gateway settings, as YAML indented for their place.
+type bedSetup struct {
+	clusterOpts [2][]kfake.Opt
+	security    string // under the route
+	gateway     string // under gateway
+	log         *logBuffer
+}
+
+// logBuffer keeps what the gateway logs, at debug level.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logBuffer) Len() int { return len(l.String()) }
+
+func newBed(t *testing.T) *bed { return newBedWith(t, bedSetup{}) }
+
+func newBedWith(t *testing.T, setup bedSetup) *bed {
 	t.Helper()
-	b := &bed{t: t, path: filepath.Join(t.TempDir(), "gateway.yaml")}
+	b := &bed{t: t, path: filepath.Join(t.TempDir(), "gateway.yaml"), setup: setup}
 	for i := range b.clusters {
-		c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, topic), kfake.ClusterID(fmt.Sprintf("cluster-%d", i+1)))
+		c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(3), kfake.SeedTopics(3, topic),
+			kfake.ClusterID(fmt.Sprintf("cluster-%d", i+1))}, setup.clusterOpts[i]...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +88,11 @@ func newBed(t *testing.T) *bed {
 	b.port = testnet.FreePorts(t, 4)
 	b.writeConfig(0, 0)
 	b.metrics = proxy.NewMetrics()
-	b.gw = proxy.New(b.path, testLogger(t), b.metrics)
+	log := testLogger(t)
+	if setup.log != nil {
+		log = slog.New(slog.NewTextHandler(io.MultiWriter(setup.log, logOutput()), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	b.gw = proxy.New(b.path, log, b.metrics)
 	if err := b.gw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +116,9 @@ func (b *bed) writeConfig(i int, epoch int32) {
 	}
 	fmt.Fprintf(&sb, "  routes:\n    - name: switchover-route\n      endpoint: %q\n      bind: 127.0.0.1\n", b.endpoint())
 	fmt.Fprintf(&sb, "      epoch: %d\n      streamingDomain:\n        name: kafka%d-domain\n        bootstrapServerId: plain\n", epoch, i+1)
+	sb.WriteString(b.setup.security)
 	fmt.Fprintf(&sb, "  limits:\n    drainTimeout: 2s\n")
+	sb.WriteString(b.setup.gateway)
 	if err := os.WriteFile(b.path, []byte(sb.String()), 0o644); err != nil {
 		b.t.Fatal(err)
 	}
@@ -526,4 +565,12 @@ func testLogger(t *testing.T) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// logOutput shows the gateway's logs under go test -v.
+func logOutput() io.Writer {
+	if testing.Verbose() {
+		return os.Stderr
+	}
+	return io.Discard
 }

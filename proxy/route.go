@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -29,6 +30,11 @@ type Route struct {
 	Domain            string
 	BootstrapServerID string
 	Epoch             int32
+	Auth              string // passthrough or swap
+
+	// swap is the route's users and secret store under auth swap, nil
+	// otherwise; a restart that keeps the route reloads them.
+	swap atomic.Pointer[swapAuth]
 
 	// resync holds the fetches of consumers that crossed the switch to
 	// this route until they fetched their committed offsets; nil when the
@@ -73,7 +79,7 @@ type Route struct {
 // maxIssuedProducers bounds the producer ids a route remembers for the next.
 const maxIssuedProducers = 100_000
 
-func newRoute(g *config.Gateway, rc *config.Route, prev *Route, log *slog.Logger, m *routeMetrics) (*Route, error) {
+func newRoute(g *config.Gateway, rc *config.Route, prev *Route, sw *swapAuth, log *slog.Logger, m *routeMetrics) (*Route, error) {
 	d := g.Domain(rc.StreamingDomain.Name)
 	bs := d.BootstrapServer(rc.StreamingDomain.BootstrapServerID)
 	r := &Route{
@@ -82,6 +88,7 @@ func newRoute(g *config.Gateway, rc *config.Route, prev *Route, log *slog.Logger
 		Domain:            d.Name,
 		BootstrapServerID: bs.ID,
 		Epoch:             rc.Epoch,
+		Auth:              rc.Security.Auth,
 		plan:              g.PortPlan(rc),
 		host:              rc.AdvertisedHost(),
 		bootstrap:         bs.Hosts(),
@@ -100,6 +107,7 @@ func newRoute(g *config.Gateway, rc *config.Route, prev *Route, log *slog.Logger
 		issued:            map[int64]bool{},
 		mapped:            map[producerKey]*mappedProducer{},
 	}
+	r.swap.Store(sw)
 	if prev != nil && prev.Domain != d.Name {
 		prev.pmu.Lock()
 		for id := range prev.issued {

@@ -110,6 +110,11 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	// The files auth swap reads (users, templates, stores) are checked as
+	// the gateway would read them at start.
+	if err := proxy.CheckAuth(cfg); err != nil {
+		return fmt.Errorf("%s: %w", fs.Arg(0), err)
+	}
 	fmt.Fprintf(stdout, "%s: OK\n", fs.Arg(0))
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintln(stderr, "warning: INSECURE: "+w)

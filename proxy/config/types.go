@@ -16,9 +16,9 @@ type Gateway struct {
 	StreamingDomains []StreamingDomain `yaml:"streamingDomains"`
 	Routes           []Route           `yaml:"routes"`
 	Admin            Admin             `yaml:"admin"`
-	// SecretStores is part of the Confluent schema; Turnout does not read
-	// secret stores yet, so only an empty list is accepted.
-	SecretStores []map[string]any `yaml:"secretStores"`
+	// SecretStores hold the credentials routes with auth swap use on
+	// their clusters.
+	SecretStores []SecretStore `yaml:"secretStores"`
 	// Limits is a Turnout extension.
 	Limits Limits `yaml:"limits"`
 
@@ -156,11 +156,97 @@ type RouteDomain struct {
 	Line int `yaml:"-"`
 }
 
-// Security is the route's client security. Only passthrough exists so far.
+// Security is the route's client security.
 type Security struct {
-	Auth string `yaml:"auth"` // "passthrough" (default) or "swap" (not yet supported)
+	// Auth is "passthrough" (the default: SASL goes to the cluster
+	// untouched) or "swap" (the gateway authenticates clients itself and
+	// logs in to the cluster with each user's credentials for it).
+	Auth string `yaml:"auth"`
 	// SSL, when set, makes the route's listeners serve TLS.
-	SSL *SSL `yaml:"ssl"`
+	SSL        *SSL        `yaml:"ssl"`
+	SwapConfig *SwapConfig `yaml:"swapConfig"`
+}
+
+// SwapConfig says how a route with auth swap authenticates its clients and
+// its cluster.
+type SwapConfig struct {
+	ClientAuth struct {
+		SASL *ClientSASL `yaml:"sasl"`
+	} `yaml:"clientAuth"`
+	// SecretStore names the store, in gateway.secretStores, that holds
+	// each user's credentials on each cluster.
+	SecretStore string `yaml:"secretStore"`
+	ClusterAuth struct {
+		// SASL is how the gateway logs in to the cluster; without it the
+		// cluster's listener must not require authentication.
+		SASL *ClusterSASL `yaml:"sasl"`
+	} `yaml:"clusterAuth"`
+
+	Line int `yaml:"-"`
+}
+
+// ClientSASL is how clients authenticate to the gateway.
+type ClientSASL struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, SCRAM (both SCRAM
+	// mechanisms) or empty (all three).
+	Mechanism string `yaml:"mechanism"`
+	// CallbackHandlerClass is read for compatibility with Confluent's
+	// schema and ignored: the gateway's users come from JaasConfig.
+	CallbackHandlerClass string `yaml:"callbackHandlerClass"`
+	// JaasConfig.File is the users file: Kafka JAAS options
+	// user_NAME="PASSWORD", as Kafka's PlainLoginModule reads them.
+	JaasConfig JaasConfig `yaml:"jaasConfig"`
+	// ConnectionsMaxReauthMs, when positive, is the session lifetime the
+	// gateway gives clients: they must re-authenticate (KIP-368) within
+	// it, or their connection is closed at their next request.
+	ConnectionsMaxReauthMs int64 `yaml:"connectionsMaxReauthMs"`
+}
+
+// ClusterSASL is how the gateway logs in to the cluster for a client.
+type ClusterSASL struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string `yaml:"mechanism"`
+	// CallbackHandlerClass is read for compatibility and ignored.
+	CallbackHandlerClass string `yaml:"callbackHandlerClass"`
+	// JaasConfig.File, when set, is a template whose username="%s" and
+	// password="%s" take the credentials from the secret store.
+	JaasConfig JaasConfig `yaml:"jaasConfig"`
+}
+
+// JaasConfig names a JAAS file.
+type JaasConfig struct {
+	File string `yaml:"file"`
+}
+
+// SecretStore is one place credentials are kept.
+type SecretStore struct {
+	Name     string `yaml:"name"`
+	Provider struct {
+		// Type is FILE (a directory, one file per secret) or ENV
+		// (environment variables, a Turnout extension).
+		Type   string `yaml:"type"`
+		Config struct {
+			// Path is a FILE store's directory.
+			Path string `yaml:"path"`
+			// PrefixPath is put before every secret's name.
+			PrefixPath string `yaml:"prefixPath"`
+			// Separator splits a secret into username and password;
+			// default ":".
+			Separator string `yaml:"separator"`
+		} `yaml:"config"`
+	} `yaml:"provider"`
+
+	Line int `yaml:"-"`
+}
+
+// SecretStore is the store with that name, or nil.
+func (g *Gateway) SecretStore(name string) *SecretStore {
+	for i := range g.SecretStores {
+		if g.SecretStores[i].Name == name {
+			return &g.SecretStores[i]
+		}
+	}
+	return nil
 }
 
 // Admin is the admin HTTP listener.

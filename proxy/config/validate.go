@@ -31,9 +31,7 @@ func (p *parser) validate(g *Gateway) {
 	if len(g.Routes) == 0 {
 		p.Errorf("routes", "at least one route is required")
 	}
-	if len(g.SecretStores) > 0 {
-		p.Errorf("secretStores", "secret stores are not supported yet; remove them (routes pass client credentials through)")
-	}
+	p.validateSecretStores(g)
 	seen := map[string]int{}
 	for i := range g.StreamingDomains {
 		p.validateDomain(g, &g.StreamingDomains[i], fmt.Sprintf("streamingDomains[%d]", i), seen)
@@ -154,15 +152,7 @@ func (p *parser) validateRoute(g *Gateway, r *Route, path string, seen map[strin
 		p.validateSSL(r.Security.SSL, path+".security.ssl", true)
 	}
 	p.validateStrategy(r, path)
-	switch r.Security.Auth {
-	case "":
-		r.Security.Auth = "passthrough"
-	case "passthrough":
-	case "swap":
-		p.Errorf(path+".security.auth", "auth swap is not supported yet; use passthrough")
-	default:
-		p.Errorf(path+".security.auth", "unknown auth %q; use passthrough", r.Security.Auth)
-	}
+	p.validateAuth(g, &r.Security, path+".security")
 	if r.Epoch < 0 {
 		p.Errorf(path+".epoch", "cannot be negative, got %d", r.Epoch)
 	}

@@ -10,9 +10,10 @@ import (
 )
 
 const (
-	produceKey     = 0
-	fetchKey       = 1
-	apiVersionsKey = 18
+	produceKey       = 0
+	fetchKey         = 1
+	saslHandshakeKey = 17
+	apiVersionsKey   = 18
 
 	initProducerIDKey = 22
 )
@@ -177,7 +178,12 @@ func capApiVersions(version int16, frame []byte) ([]byte, error) {
 	}
 	keys := resp.ApiKeys[:0]
 	for _, k := range resp.ApiKeys {
-		if Rewrites(k.ApiKey) {
+		// SaslHandshake v0 is followed by SASL tokens without Kafka
+		// framing, which the gateway cannot follow: offer v1 only.
+		if k.ApiKey == saslHandshakeKey {
+			k.MinVersion = max(k.MinVersion, 1)
+		}
+		if Rewrites(k.ApiKey) || k.ApiKey == saslHandshakeKey {
 			k.MaxVersion = min(k.MaxVersion, MaxVersion(k.ApiKey))
 			if k.MinVersion > k.MaxVersion {
 				continue

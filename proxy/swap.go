@@ -1,0 +1,352 @@
+package proxy
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/turnout/turnout/proxy/auth"
+	"github.com/turnout/turnout/proxy/config"
+	"github.com/turnout/turnout/proxy/wire"
+)
+
+// swapAuth is how a route with auth swap authenticates: its users, the
+// store of their cluster credentials, and the cluster's login.
+type swapAuth struct {
+	users     *auth.Users
+	store     auth.Store
+	storeName string
+	mechanism string // the cluster's SASL mechanism; "" logs in to no one
+	template  auth.Template
+	lifetime  time.Duration // of a client's session; 0 for no limit
+}
+
+// newSwapAuth reads the files a route with auth swap needs; nil for a
+// passthrough route.
+func newSwapAuth(g *config.Gateway, rc *config.Route) (*swapAuth, error) {
+	sc := rc.Security.SwapConfig
+	if rc.Security.Auth != "swap" || sc == nil {
+		return nil, nil
+	}
+	cs := sc.ClientAuth.SASL
+	users, err := auth.LoadUsers(cs.JaasConfig.File, sc.ClientMechanisms())
+	if err != nil {
+		return nil, fmt.Errorf("route %s: users file: %w", rc.Name, err)
+	}
+	st := g.SecretStore(sc.SecretStore)
+	store, err := auth.NewStore(st.Provider.Type, st.Provider.Config.Path, st.Provider.Config.PrefixPath, st.Provider.Config.Separator)
+	if err != nil {
+		return nil, fmt.Errorf("route %s: secret store %s: %w", rc.Name, st.Name, err)
+	}
+	sw := &swapAuth{users: users, store: store, storeName: st.Name, template: auth.DefaultTemplate,
+		lifetime: time.Duration(cs.ConnectionsMaxReauthMs) * time.Millisecond}
+	if cl := sc.ClusterAuth.SASL; cl != nil {
+		sw.mechanism = cl.Mechanism
+		if cl.JaasConfig.File != "" {
+			if sw.template, err = auth.LoadTemplate(cl.JaasConfig.File); err != nil {
+				return nil, fmt.Errorf("route %s: cluster login template: %w", rc.Name, err)
+			}
+		}
+	}
+	return sw, nil
+}
+
+// CheckAuth reads the files of every route with auth swap, as serving the
+// configuration would, so that `turnout validate` finds a missing or bad
+// users file, template or store.
+func CheckAuth(g *config.Gateway) error {
+	var errs []error
+	for i := range g.Routes {
+		if _, err := newSwapAuth(g, &g.Routes[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// swapSession is a session's authentication state on a route with auth
+// swap; the request loop's alone.
+type swapSession struct {
+	*swapAuth
+	exchange     *auth.Exchange // a client authentication in progress
+	user         string         // the authenticated user; "" before
+	clientExpiry time.Time      // when the client's session ends; zero for never
+	cred         auth.Credential
+	reauthAt     time.Time // when to log in to the cluster again; zero for never
+	nextID       int32     // correlation ids of the gateway's own requests
+}
+
+// The keys the gateway answers for a route with auth swap.
+const (
+	saslHandshakeKey    = 17
+	saslAuthenticateKey = 36
+)
+
+// reauthShare is how much of the cluster's session lifetime passes before
+// the gateway logs in again, as Kafka's Java client does at 85-95%.
+const reauthShare = 0.85
+
+// refuseRawSASL answers a SaslHandshake v0: after it, clients send SASL
+// tokens without Kafka framing, which the gateway cannot match with
+// responses. Every client since Kafka 1.0 negotiates v1 with ApiVersions
+// (the gateway offers no lower), so only a client pinned to v0 gets here.
+func (s *session) refuseRawSASL(h wire.RequestHeader) (bool, error) {
+	s.log.Warn("closing connection: SaslHandshake v0 (SASL tokens without Kafka framing) is not supported through the gateway; " +
+		"configure the client for SaslHandshake v1 (sarama: Net.SASL.Version = SASLHandshakeV1)")
+	resp := kmsg.NewPtrSASLHandshakeResponse()
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	return s.answerLast(h, responseFrame(h, resp))
+}
+
+// answerLast answers a request and ends the session once the answer is
+// out: it may wait behind responses still in flight.
+func (s *session) answerLast(h wire.RequestHeader, resp []byte) (bool, error) {
+	if keep, err := s.answer(h, resp); !keep || err != nil || !s.flushUpstream() {
+		return false, err
+	}
+	deadline := time.After(roundTripTimeout)
+	for s.inFlight.Load() > 0 {
+		select {
+		case <-s.respDone:
+			return false, nil
+		case <-deadline:
+			return false, nil
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return false, nil
+}
+
+// swapRequest handles a request on a route with auth swap: it answers the
+// SASL requests itself, refuses anything but ApiVersions before the client
+// authenticated, and logs in to the cluster again when its session is
+// running out. handled says the request must not be forwarded.
+func (s *session) swapRequest(h wire.RequestHeader, frame []byte) (handled, keep bool, err error) {
+	a := s.swap
+	switch {
+	case h.Key == saslHandshakeKey:
+		keep, err = s.saslHandshake(h, frame)
+		return true, keep, err
+	case h.Key == saslAuthenticateKey:
+		keep, err = s.saslAuthenticate(h, frame)
+		return true, keep, err
+	case a.user == "" && h.Key == apiVersionsKey:
+		return false, true, nil
+	case a.user == "" || a.exchange != nil:
+		s.log.Info("closing connection: a request other than ApiVersions, SaslHandshake or SaslAuthenticate before the client authenticated",
+			"api", kmsg.NameForKey(h.Key))
+		return true, false, nil
+	case !a.clientExpiry.IsZero() && time.Now().After(a.clientExpiry):
+		s.log.Info("closing connection: the client's session expired and it did not re-authenticate", "user", a.user)
+		return true, false, nil
+	case !a.reauthAt.IsZero() && time.Now().After(a.reauthAt):
+		if err := s.login(); err != nil {
+			s.log.Warn("closing connection: logging in to the cluster again failed", "user", a.user, "err", err)
+			return true, false, nil
+		}
+	}
+	return false, true, nil
+}
+
+func (s *session) saslHandshake(h wire.RequestHeader, frame []byte) (bool, error) {
+	req := kmsg.NewPtrSASLHandshakeRequest()
+	if err := readRequest(h, frame, req); err != nil {
+		return false, err
+	}
+	a := s.swap
+	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
+	resp.SupportedMechanisms = a.users.Enabled()
+	ex, err := a.users.Start(req.Mechanism)
+	switch {
+	case a.exchange != nil:
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+	case err != nil:
+		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
+	}
+	if resp.ErrorCode != 0 {
+		s.log.Info("closing connection: SASL handshake refused", "mechanism", req.Mechanism, "err", kerr.ErrorForCode(resp.ErrorCode))
+		return s.answerLast(h, responseFrame(h, resp))
+	}
+	a.exchange = ex
+	return s.answer(h, responseFrame(h, resp))
+}
+
+func (s *session) saslAuthenticate(h wire.RequestHeader, frame []byte) (bool, error) {
+	req := kmsg.NewPtrSASLAuthenticateRequest()
+	if err := readRequest(h, frame, req); err != nil {
+		return false, err
+	}
+	a := s.swap
+	resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
+	fail := func(msg string, logArgs ...any) (bool, error) {
+		s.log.Info("closing connection: client authentication failed", logArgs...)
+		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
+		resp.ErrorMessage = &msg
+		return s.answerLast(h, responseFrame(h, resp))
+	}
+	if a.exchange == nil {
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		s.log.Info("closing connection: SaslAuthenticate without a SaslHandshake")
+		return s.answerLast(h, responseFrame(h, resp))
+	}
+	reply, done, err := a.exchange.Step(req.SASLAuthBytes)
+	if err != nil {
+		return fail(err.Error(), "mechanism", a.exchange.Mechanism())
+	}
+	resp.SASLAuthBytes = reply
+	if !done {
+		return s.answer(h, responseFrame(h, resp))
+	}
+	user := a.exchange.User()
+	a.exchange = nil
+	switch {
+	case a.user != "" && user != a.user:
+		return fail("authentication failed: re-authentication may not change the user", "user", a.user, "new_user", user)
+	case a.user == "":
+		if err := s.firstLogin(user); err != nil {
+			return fail("authentication failed: the gateway cannot log in to the active cluster for this user", "user", user, "err", err)
+		}
+		a.user = user
+		s.log.Debug("client authenticated; logged in to the cluster", "user", user)
+	}
+	if a.lifetime > 0 {
+		a.clientExpiry = time.Now().Add(a.lifetime)
+		resp.SessionLifetimeMillis = a.lifetime.Milliseconds()
+	}
+	return s.answer(h, responseFrame(h, resp))
+}
+
+// firstLogin finds the user's credentials for the route's cluster and logs
+// in with them.
+func (s *session) firstLogin(user string) error {
+	a := s.swap
+	if a.mechanism == "" {
+		return nil
+	}
+	cred, err := a.store.Lookup(s.route.Domain, user)
+	if err != nil {
+		return fmt.Errorf("secret store %s: %w", a.storeName, err)
+	}
+	a.cred = a.template.Fill(cred)
+	return s.login()
+}
+
+// login authenticates the connection to the cluster with the user's
+// credentials, with requests the gateway sends itself and whose responses
+// it consumes. On an authenticated connection this is a re-authentication
+// (KIP-368), which the broker allows once it gave the session a lifetime.
+func (s *session) login() error {
+	a := s.swap
+	mech := a.cred.Mechanism(a.mechanism)
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version = 1
+	hs.Mechanism = mech.Name()
+	r, err := s.roundTrip(hs)
+	if err != nil {
+		return err
+	}
+	if err := kerr.ErrorForCode(r.(*kmsg.SASLHandshakeResponse).ErrorCode); err != nil {
+		return fmt.Errorf("the cluster refused mechanism %s: %w", mech.Name(), err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), roundTripTimeout)
+	defer cancel()
+	sess, msg, err := mech.Authenticate(ctx, s.upstream.RemoteAddr().String())
+	if err != nil {
+		return err
+	}
+	for {
+		req := kmsg.NewPtrSASLAuthenticateRequest()
+		req.Version = 1
+		req.SASLAuthBytes = msg
+		r, err := s.roundTrip(req)
+		if err != nil {
+			return err
+		}
+		resp := r.(*kmsg.SASLAuthenticateResponse)
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			if resp.ErrorMessage != nil {
+				return fmt.Errorf("the cluster refused the login: %w: %s", err, *resp.ErrorMessage)
+			}
+			return fmt.Errorf("the cluster refused the login: %w", err)
+		}
+		done, next, err := sess.Challenge(resp.SASLAuthBytes)
+		if err != nil {
+			return err
+		}
+		if done {
+			a.reauthAt = time.Time{}
+			if ms := resp.SessionLifetimeMillis; ms > 0 {
+				a.reauthAt = time.Now().Add(time.Duration(float64(ms)*reauthShare) * time.Millisecond)
+			}
+			return nil
+		}
+		msg = next
+	}
+}
+
+// roundTripTimeout bounds one of the gateway's own requests to the cluster.
+const roundTripTimeout = 10 * time.Second
+
+var formatter = kmsg.NewRequestFormatter(kmsg.FormatterClientID("turnout-gateway"))
+
+// roundTrip sends the gateway's own request to the cluster, in line with the
+// client's, and returns the response, which the client never sees.
+func (s *session) roundTrip(req kmsg.Request) (kmsg.Response, error) {
+	a := s.swap
+	a.nextID--
+	ch := make(chan []byte, 1)
+	p := inflight{key: req.Key(), version: req.GetVersion(), correlationID: a.nextID, start: time.Now(), internal: ch}
+	if !s.enqueue(p) {
+		return nil, errors.New("connection to the cluster closed")
+	}
+	if _, err := s.upw.Write(formatter.AppendRequest(nil, req, a.nextID)); err != nil || !s.flushUpstream() {
+		return nil, errors.New("connection to the cluster closed")
+	}
+	var frame []byte
+	select {
+	case frame = <-ch:
+	case <-s.respDone:
+		return nil, errors.New("connection to the cluster closed")
+	case <-time.After(roundTripTimeout):
+		return nil, fmt.Errorf("no answer to %s within %v", kmsg.NameForKey(req.Key()), roundTripTimeout)
+	}
+	resp := req.ResponseKind()
+	off, err := wire.ResponseBodyOffset(frame, req.Key(), req.GetVersion())
+	if err == nil {
+		err = resp.ReadFrom(frame[off:])
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decoding %s response: %w", kmsg.NameForKey(req.Key()), err)
+	}
+	return resp, nil
+}
+
+// readRequest decodes a request frame's body.
+func readRequest(h wire.RequestHeader, frame []byte, req kmsg.Request) error {
+	if h.Version > wire.MaxVersion(h.Key) {
+		return fmt.Errorf("%s v%d: %w", kmsg.NameForKey(h.Key), h.Version, wire.ErrUnsupportedVersion)
+	}
+	req.SetVersion(h.Version)
+	if err := req.ReadFrom(frame[h.BodyOffset:]); err != nil {
+		return fmt.Errorf("decoding %s v%d request: %w", kmsg.NameForKey(h.Key), h.Version, err)
+	}
+	return nil
+}
+
+// responseFrame encodes the gateway's own response to a request.
+func responseFrame(h wire.RequestHeader, resp kmsg.Response) []byte {
+	resp.SetVersion(h.Version)
+	b := make([]byte, 8, 64)
+	binary.BigEndian.PutUint32(b[4:], uint32(h.CorrelationID))
+	if resp.IsFlexible() && h.Key != apiVersionsKey {
+		b = append(b, 0) // no header tags
+	}
+	b = resp.AppendTo(b)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b
+}

@@ -1,0 +1,294 @@
+package proxy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// The secrets of the swap tests; none may show in the gateway's logs,
+// status or metrics.
+const (
+	alicePass = "alice-gateway-pw" // alice's password at the gateway
+	aliceOne  = "alice-on-one-pw"  // her password on cluster 1, as alice1
+	aliceTwo  = "alice-on-two-pw"  // on cluster 2, as alice2
+)
+
+var swapSecrets = []string{alicePass, aliceOne, aliceTwo, "carol-gateway-pw"}
+
+// newSwapBed is a bed whose clusters require SCRAM-SHA-512, each with its
+// own login for alice, and whose route swaps credentials: clients log in to
+// the gateway as alice (or carol, who has no cluster credentials) and the
+// gateway logs in to the active cluster with alice's login there.
+// Cluster 1 gives sessions a lifetime of reauth, if positive.
+func newSwapBed(t *testing.T, clientAuth string, reauth time.Duration) (*bed, *logBuffer) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	users := write("users.conf", fmt.Sprintf("KafkaServer {\n  org.apache.kafka.common.security.plain.PlainLoginModule required\n"+
+		"  user_alice=%q\n  user_carol=\"carol-gateway-pw\";\n};\n", alicePass))
+	tmpl := write("cluster.conf", `org.apache.kafka.common.security.scram.ScramLoginModule required username="%s" password="%s";`)
+	write("secrets/kafka1-domain/alice", "alice1:"+aliceOne+"\n")
+	write("secrets/kafka2-domain/alice", "alice2:"+aliceTwo+"\n")
+
+	var one []kfake.Opt
+	if reauth > 0 {
+		one = append(one, kfake.BrokerConfigs(map[string]string{"connections.max.reauth.ms": fmt.Sprint(reauth.Milliseconds())}))
+	}
+	logs := &logBuffer{}
+	b := newBedWith(t, bedSetup{
+		clusterOpts: [2][]kfake.Opt{
+			append(one, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "alice1", aliceOne)),
+			{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "alice2", aliceTwo)},
+		},
+		security: fmt.Sprintf("      security:\n        auth: swap\n        swapConfig:\n          clientAuth:\n            sasl:\n%s"+
+			"              jaasConfig:\n                file: %s\n          secretStore: files\n"+
+			"          clusterAuth:\n            sasl:\n              mechanism: SCRAM-SHA-512\n              jaasConfig:\n                file: %s\n",
+			clientAuth, users, tmpl),
+		gateway: fmt.Sprintf("  secretStores:\n    - name: files\n      provider:\n        type: FILE\n        config:\n          path: %s\n",
+			filepath.Join(dir, "secrets")),
+		log: logs,
+	})
+	return b, logs
+}
+
+func produceOne(ctx context.Context, cl *kgo.Client, value string) error {
+	return cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(value)}).FirstErr()
+}
+
+// TestSwapSwitchover: alice logs in to the gateway with one password, with
+// PLAIN or SCRAM; the gateway logs in to cluster 1 as alice1 and, after the
+// route is switched, to cluster 2 as alice2; the producer never changes its
+// configuration and every record is acknowledged.
+func TestSwapSwitchover(t *testing.T) {
+	for _, mech := range []sasl.Mechanism{
+		plain.Auth{User: "alice", Pass: alicePass}.AsMechanism(),
+		scram.Auth{User: "alice", Pass: alicePass}.AsSha256Mechanism(),
+		scram.Auth{User: "alice", Pass: alicePass}.AsSha512Mechanism(),
+	} {
+		t.Run(mech.Name(), func(t *testing.T) {
+			b, logs := newSwapBed(t, "", 0)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cl := b.client(kgo.SASL(mech), kgo.RecordRetries(1000), kgo.ProducerLinger(0))
+			for i := range 20 {
+				if err := produceOne(ctx, cl, fmt.Sprint("one-", i)); err != nil {
+					t.Fatalf("produce through the gateway to cluster 1: %v", err)
+				}
+			}
+			b.writeConfig(1, 1)
+			if code, st := b.restart(); code != http.StatusOK || st.Routes[0].Domain != "kafka2-domain" {
+				t.Fatalf("restart answered %d %+v", code, st)
+			}
+			// The route's own metadata client cannot log in to a SASL
+			// cluster yet (it needs the gateway's identity there,
+			// bootstrapServers[].sasl), so the route learns cluster 2's
+			// brokers from the first Metadata through its bootstrap port.
+			warm := b.client(kgo.SASL(mech))
+			if _, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, warm); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 20 {
+				if err := produceOne(ctx, cl, fmt.Sprint("two-", i)); err != nil {
+					t.Fatalf("produce through the gateway after the switch: %v", err)
+				}
+			}
+			// The records after the switch are on cluster 2, read there as alice2.
+			direct, err := kgo.NewClient(kgo.SeedBrokers(b.clusters[1].ListenAddrs()...), kgo.ConsumeTopics(topic),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.SASL(scram.Auth{User: "alice2", Pass: aliceTwo}.AsSha512Mechanism()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer direct.Close()
+			n := 0
+			waitFor(t, ctx, "cluster 2 holds the 20 records produced after the switch", func() bool {
+				fctx, fcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				defer fcancel()
+				direct.PollFetches(fctx).EachRecord(func(r *kgo.Record) {
+					if strings.HasPrefix(string(r.Value), "two-") {
+						n++
+					}
+				})
+				return n == 20
+			})
+			b.assertNoSecrets(logs)
+		})
+	}
+}
+
+// assertNoSecrets checks the gateway's logs, status and metrics for the
+// tests' passwords.
+func (b *bed) assertNoSecrets(logs *logBuffer) {
+	b.t.Helper()
+	var seen strings.Builder
+	seen.WriteString(logs.String())
+	for _, path := range []string{"/status", "/metrics"} {
+		resp, err := http.Get(b.admin.URL + path)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		body := new(strings.Builder)
+		_, _ = io.Copy(body, resp.Body)
+		resp.Body.Close()
+		seen.WriteString(body.String())
+	}
+	for _, s := range swapSecrets {
+		if strings.Contains(seen.String(), s) {
+			b.t.Errorf("a secret shows in the gateway's logs, status or metrics: %q", s)
+		}
+	}
+	if logs.Len() == 0 {
+		b.t.Error("the gateway logged nothing; the secrets check saw nothing")
+	}
+}
+
+// TestSwapRefusals: every way a client fails to authenticate gets a clear
+// refusal that names no secret, and nothing reaches the cluster before the
+// client authenticated.
+func TestSwapRefusals(t *testing.T) {
+	b, logs := newSwapBed(t, "              mechanism: PLAIN\n", 0)
+	for _, tc := range []struct {
+		name string
+		mech sasl.Mechanism
+		want error
+		msg  string
+	}{
+		{"wrong password", plain.Auth{User: "alice", Pass: "guess"}.AsMechanism(), kerr.SaslAuthenticationFailed, "invalid username or password"},
+		{"unknown user", plain.Auth{User: "mallory", Pass: alicePass}.AsMechanism(), kerr.SaslAuthenticationFailed, "invalid username or password"},
+		{"mechanism not enabled", scram.Auth{User: "alice", Pass: alicePass}.AsSha256Mechanism(), kerr.UnsupportedSaslMechanism, ""},
+		{"no secret for the active cluster", plain.Auth{User: "carol", Pass: "carol-gateway-pw"}.AsMechanism(), kerr.SaslAuthenticationFailed,
+			"the gateway cannot log in to the active cluster for this user"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cl := b.client(kgo.SASL(tc.mech), kgo.RequestRetries(0))
+			err := cl.Ping(ctx)
+			if !errors.Is(err, tc.want) || !strings.Contains(fmt.Sprint(err), tc.msg) {
+				t.Fatalf("got %v, want %v with %q", err, tc.want, tc.msg)
+			}
+			for _, s := range swapSecrets {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("the refusal names a secret: %v", err)
+				}
+			}
+		})
+	}
+	t.Run("request before authentication", func(t *testing.T) {
+		var reached atomic.Int32
+		b.clusters[0].ControlKey(3, func(kmsg.Request) (kmsg.Response, error, bool) {
+			reached.Add(1)
+			return nil, nil, false
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cl := b.client(kgo.RequestRetries(0)) // no SASL
+		if _, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl); err == nil {
+			t.Fatal("a Metadata request before authentication was answered")
+		}
+		if n := reached.Load(); n != 0 {
+			t.Fatalf("%d Metadata requests reached the cluster before the client authenticated", n)
+		}
+	})
+	b.assertNoSecrets(logs)
+}
+
+// TestSwapReauthentication: the cluster gives sessions a short lifetime and
+// the gateway gives clients one: the gateway logs in to the cluster again
+// before its session ends (KIP-368) and answers the client's own
+// re-authentications, and a producer carries on past several lifetimes.
+func TestSwapReauthentication(t *testing.T) {
+	b, logs := newSwapBed(t, "              connectionsMaxReauthMs: 700\n", time.Second)
+	var handshakes atomic.Int32
+	b.clusters[0].ControlKey(17, func(kmsg.Request) (kmsg.Response, error, bool) {
+		handshakes.Add(1)
+		return nil, nil, false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := b.client(kgo.SASL(scram.Auth{User: "alice", Pass: alicePass}.AsSha256Mechanism()), kgo.ProducerLinger(0))
+	for i := range 40 {
+		if err := produceOne(ctx, cl, fmt.Sprint(i)); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// 4 s of producing on at least two connections (bootstrap, broker):
+	// each logs in once and again every 0.85 s of activity.
+	if n := handshakes.Load(); n < 6 {
+		t.Fatalf("the cluster saw %d SASL handshakes in 4 s of 1 s sessions: the gateway did not log in again", n)
+	}
+	b.assertNoSecrets(logs)
+}
+
+// TestPassthroughSASL: on a passthrough route the cluster's own SASL
+// (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512) goes through untouched, and a
+// SaslHandshake v0, whose raw tokens the gateway cannot follow, is refused
+// with UNSUPPORTED_VERSION.
+func TestPassthroughSASL(t *testing.T) {
+	b := newBedWith(t, bedSetup{clusterOpts: [2][]kfake.Opt{{kfake.EnableSASL(),
+		kfake.Superuser("PLAIN", "p", "p-pw"), kfake.Superuser("SCRAM-SHA-256", "s256", "s256-pw"), kfake.Superuser("SCRAM-SHA-512", "s512", "s512-pw")}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, mech := range []sasl.Mechanism{
+		plain.Auth{User: "p", Pass: "p-pw"}.AsMechanism(),
+		scram.Auth{User: "s256", Pass: "s256-pw"}.AsSha256Mechanism(),
+		scram.Auth{User: "s512", Pass: "s512-pw"}.AsSha512Mechanism(),
+	} {
+		if err := produceOne(ctx, b.client(kgo.SASL(mech)), mech.Name()); err != nil {
+			t.Errorf("%s through a passthrough route: %v", mech.Name(), err)
+		}
+	}
+	bad := b.client(kgo.SASL(plain.Auth{User: "p", Pass: "wrong"}.AsMechanism()), kgo.RequestRetries(0))
+	// kfake closes the connection on a failed login where Kafka answers
+	// SASL_AUTHENTICATION_FAILED; either way the gateway passes it on.
+	if err := bad.Ping(ctx); err == nil {
+		t.Error("a wrong password through a passthrough route was accepted")
+	}
+
+	conn, err := net.Dial("tcp", b.endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := kmsg.NewPtrSASLHandshakeRequest()
+	req.Version = 0
+	req.Mechanism = "PLAIN"
+	if _, err := conn.Write(kmsg.NewRequestFormatter().AppendRequest(nil, req, 7)); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	frame, err := io.ReadAll(conn) // the answer, then the gateway closes
+	if err != nil || len(frame) < 8 {
+		t.Fatalf("read %d bytes: %v", len(frame), err)
+	}
+	resp := kmsg.NewPtrSASLHandshakeResponse()
+	if err := resp.ReadFrom(frame[8:]); err != nil || resp.ErrorCode != kerr.UnsupportedVersion.Code {
+		t.Fatalf("SaslHandshake v0 answered %+v, %v; want UNSUPPORTED_VERSION", resp, err)
+	}
+}
