@@ -106,15 +106,7 @@ func head(s []string) string {
 // exactly the records want.
 func (e *compatEnv) checkClusterHolds(ctx context.Context, t *testing.T, topic string, want []string) {
 	t.Helper()
-	recs, err := e.c.Values(ctx, topic)
-	if err != nil {
-		t.Fatalf("reading %s directly from the cluster: %v", topic, err)
-	}
-	got := make([]string, len(recs))
-	for i, r := range recs {
-		got[i] = r.Value
-	}
-	sameRecords(t, topic+" as the cluster holds it", want, got)
+	checkHolds(ctx, t, e.c, topic, want)
 }
 
 // checkGroup checks on the cluster that group is of the given type and has

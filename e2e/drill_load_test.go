@@ -237,12 +237,13 @@ func (l *drillLoad) figures(fault time.Time, oldValues map[string]bool) loadFigu
 }
 
 // javaProducer runs e2e/java/AckedProducer (the Java client's idempotent
-// producer, acks=all) at drillRate.
-func javaProducer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, prefix, name string) *producerRun {
+// producer, acks=all) at drillRate; props are more client settings
+// (name=value), such as kafkatest.ClientAuth.Java's.
+func javaProducer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, prefix, name string, props ...string) *producerRun {
 	t.Helper()
 	p := &producerRun{name: name, done: make(chan struct{})}
 	cmd := b.Java(name, kafkatest.JVM{Heap: "128m", ClassPath: classes, Debug: javaDebug},
-		"AckedProducer", bootstrap, topic, prefix, strconv.Itoa(drillRate))
+		"AckedProducer", append([]string{bootstrap, topic, prefix, strconv.Itoa(drillRate)}, props...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -280,12 +281,12 @@ func javaProducer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, pre
 }
 
 // franzProducer produces with franz-go's idempotent producer (its default)
-// and acks=all at drillRate.
-func franzProducer(t *testing.T, b *kafkatest.Bed, bootstrap, topic, prefix, name string) *producerRun {
+// and acks=all at drillRate; opts are more options (TLS and SASL, say).
+func franzProducer(t *testing.T, b *kafkatest.Bed, bootstrap, topic, prefix, name string, opts ...kgo.Opt) *producerRun {
 	t.Helper()
 	p := &producerRun{name: name, done: make(chan struct{})}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.DefaultProduceTopic(topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.WithLogger(fileLogger(b, name)))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(bootstrap), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.WithLogger(fileLogger(b, name))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,12 +321,13 @@ func franzProducer(t *testing.T, b *kafkatest.Bed, bootstrap, topic, prefix, nam
 	return p
 }
 
-// javaConsumer runs e2e/java/GroupConsumer in a classic group.
-func javaConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, name, group string) *consumerRun {
+// javaConsumer runs e2e/java/GroupConsumer in a classic group; props are
+// more client settings (name=value).
+func javaConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, name, group string, props ...string) *consumerRun {
 	t.Helper()
 	c := &consumerRun{name: name, group: group}
 	cmd := b.Java(name, kafkatest.JVM{Heap: "128m", ClassPath: classes, Debug: javaDebug},
-		"GroupConsumer", bootstrap, topic, group, "classic")
+		"GroupConsumer", append([]string{bootstrap, topic, group, "classic"}, props...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -360,8 +362,8 @@ func javaConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, nam
 }
 
 // franzConsumer consumes in a franz-go classic group, auto-committing every
-// second.
-func franzConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, topic, name, group string) *consumerRun {
+// second; opts are more options.
+func franzConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, topic, name, group string, opts ...kgo.Opt) *consumerRun {
 	t.Helper()
 	c := &consumerRun{name: name, group: group}
 	out, err := os.Create(b.Path(name + ".txt"))
@@ -369,7 +371,7 @@ func franzConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, topic, name, group
 		t.Fatal(err)
 	}
 	c.out = out
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(bootstrap), kgo.ConsumeTopics(topic), kgo.ConsumerGroup(group),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AutoCommitInterval(time.Second),
 		kgo.WithLogger(fileLogger(b, name)),
@@ -382,7 +384,7 @@ func franzConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, topic, name, group
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			c.event(time.Now(), fmt.Sprint("LOST ", m[topic]))
 		}),
-	)
+	}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

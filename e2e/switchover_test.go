@@ -830,13 +830,13 @@ func startFranzConsumer(t *testing.T, b *kafkatest.Bed, gw *kafkatest.Gateway, n
 }
 
 // startKcatConsumer consumes with kcat -G (librdkafka's classic group),
-// auto-committing every second.
-func startKcatConsumer(t *testing.T, b *kafkatest.Bed, gw *kafkatest.Gateway, kcat, name string) *consumerRun {
+// auto-committing every second; args are more kcat flags (-X ...).
+func startKcatConsumer(t *testing.T, b *kafkatest.Bed, gw *kafkatest.Gateway, kcat, name string, args ...string) *consumerRun {
 	t.Helper()
 	c := &consumerRun{name: name, group: "switch-" + name}
-	cmd := exec.Command(kcat, "-b", gw.Bootstrap(), "-G", c.group, swTopic,
+	cmd := exec.Command(kcat, append(append([]string{"-b", gw.Bootstrap()}, args...), "-G", c.group, swTopic,
 		"-X", "auto.offset.reset=earliest", "-X", "auto.commit.interval.ms=1000",
-		"-f", "%p %o %s\n", "-u", "-d", "cgrp")
+		"-f", "%p %o %s\n", "-u", "-d", "cgrp")...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnout/turnout/internal/testcerts"
 )
 
 // NodeID is the broker (and controller) node id of every test cluster; the
@@ -34,6 +36,15 @@ type Cluster struct {
 	ControllerPort int
 	Dir            string
 
+	// Sec, when set, makes the client listener SASL_SSL (see Security);
+	// Certs are then the broker's certificate and stores: Certs.CA (PEM)
+	// and Certs.TrustP12 are what a client trusts.
+	Sec   *Security
+	Certs testcerts.Files
+	// Formatted is how long StorageTool format took; Started how long the
+	// last start took, from launching the JVM to the broker answering.
+	Formatted, Started time.Duration
+
 	bed   *Bed
 	props string
 
@@ -46,32 +57,61 @@ type Cluster struct {
 // NewCluster lays out and formats a cluster; Start runs it.
 func (b *Bed) NewCluster(name string) *Cluster {
 	b.T.Helper()
-	c, err := b.newCluster(name)
+	return b.NewClusterSpec(ClusterSpec{Name: name})
+}
+
+// ClusterSpec describes a cluster to lay out: its name and, for a SASL_SSL
+// client listener, its Security.
+type ClusterSpec struct {
+	Name string
+	Sec  *Security
+}
+
+// NewClusterSpec is NewCluster for a spec.
+func (b *Bed) NewClusterSpec(spec ClusterSpec) *Cluster {
+	b.T.Helper()
+	c, err := b.newCluster(spec)
 	if err != nil {
 		b.T.Fatal(err)
 	}
 	return c
 }
 
-func (b *Bed) newCluster(name string) (*Cluster, error) {
+func (b *Bed) newCluster(spec ClusterSpec) (*Cluster, error) {
+	name := spec.Name
+	if spec.Sec != nil {
+		if err := spec.Sec.check(); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", name, err)
+		}
+	}
 	port := FreePorts(b.T, 2)
 	c := &Cluster{
 		Name: name, ID: newClusterID(), Port: port, ControllerPort: port + 1,
-		Dir: b.Path(name), bed: b,
+		Dir: b.Path(name), Sec: spec.Sec, bed: b,
 	}
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return nil, err
 	}
+	if c.Sec != nil {
+		if err := c.writeCerts(); err != nil {
+			return nil, fmt.Errorf("cluster %s: certificates: %w", name, err)
+		}
+	}
 	c.props = b.Path(name, "server.properties")
-	if err := os.WriteFile(c.props, []byte(c.serverProperties()), 0o644); err != nil {
+	if err := os.WriteFile(c.props, []byte(c.serverProperties()), 0o600); err != nil {
 		return nil, err
 	}
-	cmd := b.Java(name+"/format", JVM{Heap: "128m"}, "kafka.tools.StorageTool",
-		"format", "--standalone", "--cluster-id", c.ID, "--config", c.props)
+	args := []string{"format", "--standalone", "--cluster-id", c.ID, "--config", c.props}
+	if c.Sec != nil {
+		args = append(args, c.Sec.scramArgs()...)
+	}
+	start := time.Now()
+	cmd := b.Java(name+"/format", JVM{Heap: "128m"}, "kafka.tools.StorageTool", args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("formatting cluster %s: %v\n%s", name, err, out)
 	}
+	c.Formatted = time.Since(start)
 	return c, nil
 }
 
@@ -89,16 +129,26 @@ func newClusterID() string {
 }
 
 func (c *Cluster) serverProperties() string {
+	listener := "PLAINTEXT"
+	if c.Sec != nil {
+		listener = secureListener
+	}
 	lines := []string{
 		"process.roles=broker,controller",
 		"node.id=" + strconv.Itoa(NodeID),
 		"controller.quorum.bootstrap.servers=127.0.0.1:" + strconv.Itoa(c.ControllerPort),
-		fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", c.Port, c.ControllerPort),
-		fmt.Sprintf("advertised.listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", c.Port, c.ControllerPort),
+		fmt.Sprintf("listeners=%s://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", listener, c.Port, c.ControllerPort),
+		fmt.Sprintf("advertised.listeners=%s://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", listener, c.Port, c.ControllerPort),
 		"controller.listener.names=CONTROLLER",
-		"inter.broker.listener.name=PLAINTEXT",
-		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-		"log.dirs=" + c.Dir + "/data",
+		fmt.Sprintf("listener.security.protocol.map=%s:%s,CONTROLLER:PLAINTEXT", listener, listener),
+	}
+	if c.Sec != nil {
+		lines = append(lines, c.securityProperties()...)
+	} else {
+		lines = append(lines, "inter.broker.listener.name=PLAINTEXT")
+	}
+	lines = append(lines,
+		"log.dirs="+c.Dir+"/data",
 		"num.partitions=1",
 		"default.replication.factor=1",
 		// Topics are created by the tests (and MirrorMaker) on purpose: a
@@ -128,7 +178,7 @@ func (c *Cluster) serverProperties() string {
 		"log.cleaner.threads=1",
 		"log.cleaner.dedupe.buffer.size=4194304",
 		"num.recovery.threads.per.data.dir=1",
-	}
+	)
 	return strings.Join(lines, "\n") + "\n"
 }
 
@@ -138,14 +188,24 @@ func (c *Cluster) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.I
 // StartClusters lays out and starts clusters in parallel.
 func (b *Bed) StartClusters(ctx context.Context, names ...string) []*Cluster {
 	b.T.Helper()
-	cs := make([]*Cluster, len(names))
-	errs := make([]error, len(names))
-	var wg sync.WaitGroup
+	specs := make([]ClusterSpec, len(names))
 	for i, name := range names {
+		specs[i] = ClusterSpec{Name: name}
+	}
+	return b.StartClusterSpecs(ctx, specs...)
+}
+
+// StartClusterSpecs is StartClusters for specs, secure or not.
+func (b *Bed) StartClusterSpecs(ctx context.Context, specs ...ClusterSpec) []*Cluster {
+	b.T.Helper()
+	cs := make([]*Cluster, len(specs))
+	errs := make([]error, len(specs))
+	var wg sync.WaitGroup
+	for i, spec := range specs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := b.newCluster(name)
+			c, err := b.newCluster(spec)
 			if err == nil {
 				err = c.start(ctx)
 			}
@@ -183,6 +243,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		name = fmt.Sprintf("%s/broker-%d", c.Name, c.starts)
 	}
 	cmd := c.bed.Java(name, JVM{Heap: "384m", MinHeap: "128m"}, "kafka.Kafka", c.props)
+	launched := time.Now()
 	p, err := c.bed.Start(name, cmd)
 	if err != nil {
 		c.mu.Unlock()
@@ -190,7 +251,19 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 	c.proc = p
 	c.mu.Unlock()
-	return c.waitReady(ctx, p, 90*time.Second)
+	if err := c.waitReady(ctx, p, 90*time.Second); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.Started = time.Since(launched)
+	c.mu.Unlock()
+	return nil
+}
+
+// opts are the options of every client of the cluster's own: the seed, and
+// for a secure cluster TLS and SASL as Admin.
+func (c *Cluster) opts(more ...kgo.Opt) []kgo.Opt {
+	return append(append([]kgo.Opt{kgo.SeedBrokers(c.Addr())}, c.AdminAuth().MustKgo()...), more...)
 }
 
 // waitReady polls the broker until it lists itself as a live broker. Each
@@ -201,7 +274,7 @@ func (c *Cluster) waitReady(ctx context.Context, p *Process, timeout time.Durati
 		if p.Exited() {
 			return false, fmt.Errorf("cluster %s exited: %v\n%s", c.Name, p.Err(), tailFile(c.bed.Path(p.Name+".log"), 30))
 		}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addr()), kgo.RequestRetries(0), kgo.DialTimeout(time.Second))
+		cl, err := kgo.NewClient(c.opts(kgo.RequestRetries(0), kgo.DialTimeout(time.Second))...)
 		if err != nil {
 			return false, err
 		}
@@ -260,11 +333,11 @@ func (c *Cluster) Running() bool {
 	return c.proc != nil && !c.proc.Exited()
 }
 
-// Client is a franz-go client connected to the cluster directly, closed when
-// the test ends.
+// Client is a franz-go client connected to the cluster directly (as Admin,
+// on a secure cluster), closed when the test ends.
 func (c *Cluster) Client(opts ...kgo.Opt) *kgo.Client {
 	c.bed.T.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Addr())}, opts...)...)
+	cl, err := kgo.NewClient(c.opts(opts...)...)
 	if err != nil {
 		c.bed.T.Fatal(err)
 	}
@@ -277,7 +350,7 @@ func (c *Cluster) Admin() *kadm.Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.admin == nil {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addr()), kgo.RequestRetries(2))
+		cl, err := kgo.NewClient(c.opts(kgo.RequestRetries(2))...)
 		if err != nil {
 			panic(err) // only options can make this fail
 		}
@@ -390,11 +463,11 @@ func (c *Cluster) Values(ctx context.Context, topic string) ([]Rec, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addr()), kgo.ConsumeTopics(topic),
+	cl, err := kgo.NewClient(c.opts(kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Transaction markers count towards the end offset: keep them to
 		// see the position reach it.
-		kgo.KeepControlRecords())
+		kgo.KeepControlRecords())...)
 	if err != nil {
 		return nil, err
 	}

@@ -77,6 +77,7 @@ type Gateway struct {
 	proc     *Process
 	active   int
 	epoch    int32
+	sec      *GatewaySecurity
 }
 
 // Status is the gateway's GET /status (and POST /restart) body.
@@ -111,15 +112,38 @@ func (b *Bed) StartGateway(ctx context.Context, clusters []*Cluster, active int)
 // so that two gateways serve the same route side by side.
 func (b *Bed) StartGatewayAs(ctx context.Context, name string, clusters []*Cluster, active int) *Gateway {
 	b.T.Helper()
+	g := b.NewGateway(name, clusters, active, nil)
+	g.Start(ctx)
+	return g
+}
+
+// NewGateway lays out a gateway as StartGatewayAs does, with the route's
+// security sec (nil for none), and writes its configuration; Start runs it.
+// A test checks the configuration (RequireGatewayConfig) before it starts
+// anything heavy.
+func (b *Bed) NewGateway(name string, clusters []*Cluster, active int, sec *GatewaySecurity) *Gateway {
+	b.T.Helper()
 	g := &Gateway{
 		Name:      name,
 		Port:      FreePorts(b.T, 1+nodeIDEnd-nodeIDStart+1),
 		AdminAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePorts(b.T, 1))),
 		Config:    b.Path(name + ".yaml"),
 		Log:       b.Path(name + ".log"),
-		bed:       b, clusters: clusters, active: active,
+		bed:       b, clusters: clusters, active: active, sec: sec,
+	}
+	if sec != nil {
+		if err := g.writeSecrets(); err != nil {
+			b.T.Fatalf("%s: %v", name, err)
+		}
 	}
 	g.write()
+	return g
+}
+
+// Start runs the gateway laid out by NewGateway and waits for GET /healthz.
+func (g *Gateway) Start(ctx context.Context) {
+	b, name := g.bed, g.Name
+	b.T.Helper()
 	cmd := exec.Command(Binary(b.T), "gateway", "--config", g.Config, "--admin", g.AdminAddr, "--log-level", "debug")
 	cmd.Dir = b.Dir
 	p, err := b.Start(name, cmd)
@@ -143,10 +167,9 @@ func (b *Bed) StartGatewayAs(ctx context.Context, name string, clusters []*Clust
 		b.T.Fatalf("%s never became healthy: %v", name, err)
 	}
 	st := g.Status(ctx)
-	if len(st.Routes) != 1 || st.Routes[0].ClusterID != clusters[active].ID {
-		b.T.Fatalf("%s status %+v: want route %s on cluster %s", name, st, RouteName, clusters[active].ID)
+	if len(st.Routes) != 1 || st.Routes[0].ClusterID != g.clusters[g.active].ID {
+		b.T.Fatalf("%s status %+v: want route %s on cluster %s", name, st, RouteName, g.clusters[g.active].ID)
 	}
-	return g
 }
 
 // Process is the gateway's process.
@@ -167,17 +190,57 @@ func (g *Gateway) Route(ctx context.Context) (RouteStatus, error) {
 	return RouteStatus{}, fmt.Errorf("%s: GET /status %d: no route %s in %+v", g.Name, code, RouteName, st)
 }
 
+// write writes the gateway's configuration file. It is the one place that
+// knows the YAML schema, security included (see GatewaySecurity).
 func (g *Gateway) write() {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "gateway:\n  name: e2e\n  streamingDomains:\n")
+	fmt.Fprintf(&sb, "gateway:\n  name: e2e\n")
+	if sec := g.sec; sec != nil && sec.Auth == "swap" {
+		// Each user's credentials on each cluster: FILE store
+		// DIR/<domain>/<user> holding "<username>:<password>".
+		fmt.Fprintf(&sb, "  secretStores:\n    - name: cluster-credentials\n      provider:\n        type: FILE\n        config:\n          path: %q\n", g.secretDir())
+	}
+	fmt.Fprintf(&sb, "  streamingDomains:\n")
 	for _, c := range g.clusters {
 		fmt.Fprintf(&sb, "    - name: %s\n      type: kafka\n      kafkaCluster:\n        name: %s\n", Domain(c), c.Name)
 		fmt.Fprintf(&sb, "        bootstrapServers:\n          - id: plain\n            endpoint: %q\n", c.Addr())
+		if c.Secure() {
+			// TLS to the broker, trusting the clusters' CA; the
+			// gateway's own login (its metadata client, the agents'
+			// probes) is the cluster's admin: a Turnout extension.
+			fmt.Fprintf(&sb, "            ssl:\n              truststore:\n                type: PEM\n                location: %q\n", c.Certs.CA)
+			fmt.Fprintf(&sb, "            sasl:\n              mechanism: %s\n              username: %s\n              password:\n                file: %q\n",
+				ScramSHA512, c.Sec.Admin.Name, g.secretPath("admin-"+c.Name))
+		}
 		fmt.Fprintf(&sb, "        nodeIdRanges:\n          - {name: all, start: %d, end: %d}\n", nodeIDStart, nodeIDEnd)
 	}
 	fmt.Fprintf(&sb, "  routes:\n    - name: %s\n      endpoint: %q\n      bind: 127.0.0.1\n", RouteName, g.Bootstrap())
 	fmt.Fprintf(&sb, "      epoch: %d\n      streamingDomain:\n        name: %s\n        bootstrapServerId: plain\n",
 		g.epoch, Domain(g.clusters[g.active]))
+	if sec := g.sec; sec != nil {
+		ks := sec.KeystoreType
+		if ks == "" {
+			ks = "PKCS12"
+		}
+		fmt.Fprintf(&sb, "      security:\n        auth: %s\n        ssl:\n          keystore:\n            type: %s\n", sec.Auth, ks)
+		switch ks {
+		case "JKS":
+			fmt.Fprintf(&sb, "            location: %q\n            password:\n              file: %q\n", sec.Server.JKS, sec.Server.PasswordFile)
+		default:
+			fmt.Fprintf(&sb, "            location: %q\n            password:\n              file: %q\n", sec.Server.PKCS12, sec.Server.PasswordFile)
+		}
+		if sec.ClientAuth != "" && sec.ClientAuth != "none" {
+			fmt.Fprintf(&sb, "          truststore:\n            type: PEM\n            location: %q\n", sec.ClientCA.CA)
+		}
+		if sec.ClientAuth != "" {
+			fmt.Fprintf(&sb, "          clientAuth: %s\n", sec.ClientAuth)
+		}
+		if sec.Auth == "swap" {
+			fmt.Fprintf(&sb, "        swapConfig:\n          clientAuth:\n            sasl:\n              mechanism: %q\n              jaasConfig:\n                file: %q\n",
+				sec.ClientMechanism, g.secretPath("users.jaas"))
+			fmt.Fprintf(&sb, "          secretStore: cluster-credentials\n          clusterAuth:\n            sasl:\n              mechanism: %s\n", sec.clusterMechanism())
+		}
+	}
 	// Atomically, as the agents do: a restart never reads half a file.
 	tmp := g.Config + ".tmp"
 	if err := os.WriteFile(tmp, []byte(sb.String()), 0o644); err != nil {

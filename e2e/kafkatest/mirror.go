@@ -20,7 +20,8 @@ type MirrorMaker struct {
 	proc *Process
 }
 
-// StartMirrorMaker starts MirrorMaker 2 from src to dst for the topics
+// StartMirrorMaker starts MirrorMaker 2 from src to dst (over SASL_SSL as
+// Admin where a cluster is secure) for the topics
 // matching topics (a regular expression) and every consumer group, with
 // intervals of a second so that tests need not wait long. It returns at
 // once; WaitTopic and CaughtUp tell when it has copied.
@@ -75,6 +76,15 @@ func (b *Bed) StartMirrorMakerAs(name string, src, dst *Cluster, topics string) 
 		"offset.storage.replication.factor = 1",
 		"status.storage.replication.factor = 1",
 		"config.storage.replication.factor = 1",
+	}
+	// A secure cluster is reached over SASL_SSL as its Admin: MirrorMaker
+	// passes <alias>.<client setting> to every client, admin, producer and
+	// consumer and the worker's own, of that cluster.
+	for _, c := range []*Cluster{src, dst} {
+		for _, kv := range c.AdminAuth().Java() {
+			k, v, _ := strings.Cut(kv, "=")
+			lines = append(lines, c.Name+"."+k+" = "+v)
+		}
 	}
 	if err := os.WriteFile(m.Props, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		b.T.Fatal(err)
