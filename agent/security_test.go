@@ -25,19 +25,10 @@ import (
 // change nothing; with it, a failover asked of a follower is handed to the
 // leader and carried out through the gateway's admin API.
 func TestSecuredControlPlane(t *testing.T) {
-	ca, err := testcerts.NewCA("turnout")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Leaf("control", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcerts.MustCA(t, "turnout")
+	leaf := ca.MustLeaf(t, "control", "127.0.0.1")
 	dir := t.TempDir()
-	files, err := leaf.WriteFiles(dir, "control", "unused")
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := leaf.MustWriteFiles(t, dir, "control", "unused")
 	token := func(name, value string) string {
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, []byte(value+"\n"), 0o600); err != nil {

@@ -23,18 +23,9 @@ import (
 // without a dialer of their own.
 func TestClustersTLSAndSASL(t *testing.T) {
 	dir := t.TempDir()
-	ca, err := testcerts.NewCA("kafka CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Leaf("broker", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := leaf.WriteFiles(dir, "kafka", "pass")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcerts.MustCA(t, "kafka CA")
+	leaf := ca.MustLeaf(t, "broker", "127.0.0.1")
+	files := leaf.MustWriteFiles(t, dir, "kafka", "pass")
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "canary"),
 		kfake.TLS(&tls.Config{Certificates: []tls.Certificate{leaf.TLS()}}),
 		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "agent", "agent-secret"))

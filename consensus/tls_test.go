@@ -18,24 +18,13 @@ import (
 // whose file is given as --raft-ca.
 func raftTLS(t *testing.T, ca, trust *testcerts.CA, name string) *tls.Config {
 	t.Helper()
-	leaf, err := ca.Leaf(name, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	leaf := ca.MustLeaf(t, name, "127.0.0.1")
 	dir := t.TempDir()
-	files, err := leaf.WriteFiles(dir, name, "unused")
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := leaf.MustWriteFiles(t, dir, name, "unused")
 	trustFiles := files
 	if trust != ca {
-		other, err := trust.Leaf("trust", "127.0.0.1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if trustFiles, err = other.WriteFiles(dir, "trust", "unused"); err != nil {
-			t.Fatal(err)
-		}
+		other := trust.MustLeaf(t, "trust", "127.0.0.1")
+		trustFiles = other.MustWriteFiles(t, dir, "trust", "unused")
 	}
 	cfg, err := ctlsec.RaftTLS(files.Chain, files.Key, trustFiles.CA)
 	if err != nil {
@@ -50,14 +39,8 @@ func raftTLS(t *testing.T, ca, trust *testcerts.CA, name string) *tls.Config {
 // makes fails the handshake: the three keep their leader and term, and it
 // never learns the state or a leader.
 func TestMutualTLS(t *testing.T) {
-	ca, err := testcerts.NewCA("agents")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rogue, err := testcerts.NewCA("rogue")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcerts.MustCA(t, "agents")
+	rogue := testcerts.MustCA(t, "rogue")
 	c := newTLSCluster(t, 3, func(id string) *tls.Config { return raftTLS(t, ca, ca, id) })
 	leader := c.leader()
 	apply(t, leader, InitRoute{Route: "r", Active: "k1"})

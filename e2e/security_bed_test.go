@@ -30,10 +30,7 @@ const secBedSection = "SECURITY BED (SASL_SSL clusters, no gateway)"
 // after a switch).
 func secClusters(t *testing.T, sameUsers bool) (ca *testcerts.CA, sec1, sec2 *kafkatest.Security) {
 	t.Helper()
-	ca, err := testcerts.NewCA("turnout-e2e-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca = testcerts.MustCA(t, "turnout-e2e-ca")
 	sec1 = &kafkatest.Security{CA: ca,
 		Admin: kafkatest.User{Name: "admin", Password: "admin-1-secret"},
 		Users: []kafkatest.User{{Name: "alice", Password: "alice-1-secret"}, {Name: "bob", Password: "bob-1-secret"}},

@@ -30,14 +30,8 @@ const secSection = "SECURITY (through bin/turnout gateway, SASL_SSL clusters)"
 // client certificate from the same CA, and one from a CA nobody trusts.
 func gatewayCerts(t *testing.T, b *kafkatest.Bed) (server, client, rogue testcerts.Files) {
 	t.Helper()
-	ca, err := testcerts.NewCA("turnout-e2e-gateway-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := testcerts.NewCA("not-the-gateway-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcerts.MustCA(t, "turnout-e2e-gateway-ca")
+	other := testcerts.MustCA(t, "not-the-gateway-ca")
 	for _, l := range []struct {
 		ca     *testcerts.CA
 		name   string
@@ -156,24 +150,7 @@ func secSwitchover(t *testing.T, auth string) {
 
 	// kafka2 holds every acknowledged record once MirrorMaker has copied
 	// what kafka1 took before the switch.
-	missingOnC2 := 0
-	err := kafkatest.Poll(90*time.Second, time.Second, func() (bool, error) {
-		recs, err := c2.Values(ctx, swTopic)
-		if err != nil {
-			return false, err
-		}
-		have := map[string]bool{}
-		for _, r := range recs {
-			have[r.Value] = true
-		}
-		missingOnC2 = 0
-		for v := range acked {
-			if !have[v] {
-				missingOnC2++
-			}
-		}
-		return missingOnC2 == 0, nil
-	})
+	_, missingOnC2, err := waitHolds(ctx, c2, swTopic, acked)
 	if err != nil {
 		t.Errorf("kafka2 lacks %d of the %d acknowledged records: %v", missingOnC2, len(acked), err)
 	}

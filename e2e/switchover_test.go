@@ -180,26 +180,7 @@ func TestSwitchover(t *testing.T) {
 
 	// MirrorMaker still copies what cluster 1 took before the switch; then
 	// cluster 2 must hold every acknowledged record.
-	var onC2 []kafkatest.Rec
-	missingOnC2 := 0
-	waitErr = kafkatest.Poll(90*time.Second, time.Second, func() (bool, error) {
-		recs, err := c2.Values(ctx, swTopic)
-		if err != nil {
-			return false, err
-		}
-		onC2 = recs
-		have := map[string]bool{}
-		for _, r := range recs {
-			have[r.Value] = true
-		}
-		missingOnC2 = 0
-		for v := range acked {
-			if !have[v] {
-				missingOnC2++
-			}
-		}
-		return missingOnC2 == 0, nil
-	})
+	onC2, missingOnC2, waitErr := waitHolds(ctx, c2, swTopic, acked)
 	if waitErr != nil {
 		t.Errorf("kafka2 lacks %d of the %d acknowledged records: %v", missingOnC2, len(acked), waitErr)
 	}
@@ -308,6 +289,32 @@ func rel(at, t1 time.Time) string {
 		return "-"
 	}
 	return fmt.Sprintf("switch%+.3fs", at.Sub(t1).Seconds())
+}
+
+// waitHolds waits, up to 90 s, until the topic on c holds every acknowledged
+// record (MirrorMaker may still be copying), and returns what it read and
+// how many were missing at the last read.
+func waitHolds(ctx context.Context, c *kafkatest.Cluster, topic string, acked map[string]bool) ([]kafkatest.Rec, int, error) {
+	var recs []kafkatest.Rec
+	missing := 0
+	err := kafkatest.Poll(90*time.Second, time.Second, func() (bool, error) {
+		var err error
+		if recs, err = c.Values(ctx, topic); err != nil {
+			return false, err
+		}
+		have := map[string]bool{}
+		for _, r := range recs {
+			have[r.Value] = true
+		}
+		missing = 0
+		for v := range acked {
+			if !have[v] {
+				missing++
+			}
+		}
+		return missing == 0, nil
+	})
+	return recs, missing, err
 }
 
 func duplicates(recs []kafkatest.Rec) int {

@@ -42,34 +42,18 @@ type tlsBed struct {
 func newTLSBed(t *testing.T) *tlsBed {
 	t.Helper()
 	b := &tlsBed{t: t, dir: t.TempDir()}
-	kafkaCA, err := testcerts.NewCA("kafka CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	broker, err := kafkaCA.Leaf("broker", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.kafka, err = broker.WriteFiles(b.dir, "kafka", "kafkapass"); err != nil {
-		t.Fatal(err)
-	}
-	if b.ca, err = testcerts.NewCA("gateway CA"); err != nil {
-		t.Fatal(err)
-	}
-	gw, err := b.ca.Leaf("gateway", "gw.test", "*.gw.test", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.gw, err = gw.WriteFiles(b.dir, "gw", "gwpass"); err != nil {
-		t.Fatal(err)
-	}
+	kafkaCA := testcerts.MustCA(t, "kafka CA")
+	broker := kafkaCA.MustLeaf(t, "broker", "127.0.0.1")
+	b.kafka = broker.MustWriteFiles(t, b.dir, "kafka", "kafkapass")
+	b.ca = testcerts.MustCA(t, "gateway CA")
+	gw := b.ca.MustLeaf(t, "gateway", "gw.test", "*.gw.test", "127.0.0.1")
+	b.gw = gw.MustWriteFiles(t, b.dir, "gw", "gwpass")
 	b.gwPEM = filepath.Join(b.dir, "gw-keystore.pem")
 	if err := os.WriteFile(b.gwPEM, append(gw.KeyPEM(), gw.ChainPEM()...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if b.client, err = b.ca.Leaf("client"); err != nil {
-		t.Fatal(err)
-	}
+	b.client = b.ca.MustLeaf(t, "client")
+	var err error
 	b.cluster, err = kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, topic),
 		kfake.TLS(&tls.Config{Certificates: []tls.Certificate{broker.TLS()}, MinVersion: tls.VersionTLS12}),
 		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "turnout", "scram-secret"))

@@ -101,18 +101,9 @@ func TestValidate(t *testing.T) {
 // on its line, and warns of ignoreTrust.
 func TestValidateTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca, err := testcerts.NewCA("ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Leaf("gw", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := leaf.WriteFiles(dir, "gw", "changeit")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcerts.MustCA(t, "ca")
+	leaf := ca.MustLeaf(t, "gw", "127.0.0.1")
+	f := leaf.MustWriteFiles(t, dir, "gw", "changeit")
 	base := gatewayYAML("127.0.0.1:9092", "127.0.0.1:9093", 19092, 1, 0)
 	write := func(name, password string) string {
 		ssl := fmt.Sprintf("      security:\n        ssl:\n          keystore: {type: PKCS12, location: %s, password: {value: %s}}\n", f.PKCS12, password)
@@ -371,18 +362,9 @@ func TestAgentProcesses(t *testing.T) {
 	dir := t.TempDir()
 	// The control plane locked down: the gateway's admin API and the
 	// agents' APIs over HTTPS with bearer tokens, Raft over mutual TLS.
-	ca, err := testcerts.NewCA("turnout")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Leaf("control", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := leaf.WriteFiles(dir, "control", "unused")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcerts.MustCA(t, "turnout")
+	leaf := ca.MustLeaf(t, "control", "127.0.0.1")
+	certs := leaf.MustWriteFiles(t, dir, "control", "unused")
 	gwToken, agentToken := filepath.Join(dir, "gw-token"), filepath.Join(dir, "agent-token")
 	os.WriteFile(gwToken, []byte("gateway-secret\n"), 0o600)
 	os.WriteFile(agentToken, []byte("agent-secret\n"), 0o600)

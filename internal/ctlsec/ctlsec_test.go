@@ -140,14 +140,8 @@ func TestListenRefusesOpenAddressWithoutToken(t *testing.T) {
 
 // Over TLS the API answers a client that trusts the CA, and no other.
 func TestTLS(t *testing.T) {
-	ca, err := testcerts.NewCA("ctl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Leaf("admin", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcerts.MustCA(t, "ctl")
+	leaf := ca.MustLeaf(t, "admin", "127.0.0.1")
 	files, err := leaf.WriteFiles(t.TempDir(), "admin", "unused")
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/pavlo-v-chernykh/keystore-go/v4"
@@ -237,4 +238,34 @@ func serial() *big.Int {
 		panic(err)
 	}
 	return n
+}
+
+// MustCA is NewCA for tests: a failure ends the test.
+func MustCA(t testing.TB, name string) *CA {
+	t.Helper()
+	ca, err := NewCA(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// MustLeaf is Leaf for tests: a failure ends the test.
+func (ca *CA) MustLeaf(t testing.TB, name string, hosts ...string) *Leaf {
+	t.Helper()
+	l, err := ca.Leaf(name, hosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// MustWriteFiles is WriteFiles for tests: a failure ends the test.
+func (l *Leaf) MustWriteFiles(t testing.TB, dir, prefix, password string) Files {
+	t.Helper()
+	f, err := l.WriteFiles(dir, prefix, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

@@ -45,18 +45,9 @@ type certFiles struct {
 func writeCerts(t *testing.T) certFiles {
 	t.Helper()
 	dir := t.TempDir()
-	ca, err := testcerts.NewCA("ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Leaf("gw", "gw.example.com", "*.gw.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := leaf.WriteFiles(dir, "gw", "changeit")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcerts.MustCA(t, "ca")
+	leaf := ca.MustLeaf(t, "gw", "gw.example.com", "*.gw.example.com")
+	f := leaf.MustWriteFiles(t, dir, "gw", "changeit")
 	pem := filepath.Join(dir, "gw-keystore.pem")
 	if err := os.WriteFile(pem, append(leaf.KeyPEM(), leaf.ChainPEM()...), 0o600); err != nil {
 		t.Fatal(err)

@@ -32,35 +32,18 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	ca, err := testcerts.NewCA("test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := testcerts.NewCA("other CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ca.Leaf("server", "localhost", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := ca.Leaf("client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	oth, err := other.Leaf("stranger")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcerts.MustCA(t, "test CA")
+	other := testcerts.MustCA(t, "other CA")
+	srv := ca.MustLeaf(t, "server", "localhost", "127.0.0.1")
+	cli := ca.MustLeaf(t, "client")
+	oth := other.MustLeaf(t, "stranger")
 	f := &fixture{dir: dir}
 	for _, w := range []struct {
 		l      *testcerts.Leaf
 		prefix string
 		to     *testcerts.Files
 	}{{srv, "server", &f.server}, {cli, "client", &f.client}, {oth, "other", &f.other}} {
-		if *w.to, err = w.l.WriteFiles(dir, w.prefix, "s3cret"); err != nil {
-			t.Fatal(err)
-		}
+		*w.to = w.l.MustWriteFiles(t, dir, w.prefix, "s3cret")
 	}
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)

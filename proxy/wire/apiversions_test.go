@@ -20,6 +20,7 @@ func TestApiVersionsResponseCapping(t *testing.T) {
 				{ApiKey: 2, MinVersion: 50, MaxVersion: 60}, // ListOffsets: nothing the gateway can parse
 				{ApiKey: 3, MinVersion: 0, MaxVersion: 99},  // Metadata: rewritten
 				{ApiKey: 12, MinVersion: 0, MaxVersion: 99}, // Heartbeat: forwarded untouched
+				{ApiKey: 17, MinVersion: 0, MaxVersion: 99}, // SaslHandshake: v0 still offered, for librdkafka
 				{ApiKey: 18, MinVersion: 0, MaxVersion: 99}, // ApiVersions itself
 				{ApiKey: 999, MinVersion: 0, MaxVersion: 5}, // unknown to kmsg
 			}
@@ -38,6 +39,7 @@ func TestApiVersionsResponseCapping(t *testing.T) {
 				{ApiKey: 1, MinVersion: 4, MaxVersion: wire.MaxVersion(1)},
 				{ApiKey: 3, MinVersion: 0, MaxVersion: wire.MaxVersion(3)},
 				{ApiKey: 12, MinVersion: 0, MaxVersion: 99},
+				{ApiKey: 17, MinVersion: 0, MaxVersion: wire.MaxVersion(17)},
 				{ApiKey: 18, MinVersion: 0, MaxVersion: wire.MaxVersion(18)},
 				{ApiKey: 999, MinVersion: 0, MaxVersion: 5},
 			}

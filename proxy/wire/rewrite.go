@@ -178,11 +178,10 @@ func capApiVersions(version int16, frame []byte) ([]byte, error) {
 	}
 	keys := resp.ApiKeys[:0]
 	for _, k := range resp.ApiKeys {
-		// SaslHandshake v0 is followed by SASL tokens without Kafka
-		// framing, which the gateway cannot follow: offer v1 only.
-		if k.ApiKey == saslHandshakeKey {
-			k.MinVersion = max(k.MinVersion, 1)
-		}
+		// SaslHandshake stays offered from v0, although a v0 handshake
+		// is refused (its SASL tokens come without Kafka framing):
+		// librdkafka only uses SASL at all when the broker offers v0, and
+		// then asks in v1.
 		if Rewrites(k.ApiKey) || k.ApiKey == saslHandshakeKey {
 			k.MaxVersion = min(k.MaxVersion, MaxVersion(k.ApiKey))
 			if k.MinVersion > k.MaxVersion {
