@@ -47,6 +47,7 @@ type bed struct {
 type bedSetup struct {
 	clusterOpts [2][]kfake.Opt
 	security    string // under the route
+	bootstrap   string // under each cluster's bootstrap server
 	gateway     string // under gateway
 	log         *logBuffer
 }
@@ -112,6 +113,7 @@ func (b *bed) writeConfig(i int, epoch int32) {
 	for j, c := range b.clusters {
 		fmt.Fprintf(&sb, "    - name: kafka%d-domain\n      type: kafka\n      kafkaCluster:\n        name: cluster-%d\n", j+1, j+1)
 		fmt.Fprintf(&sb, "        bootstrapServers:\n          - id: plain\n            endpoint: %q\n", strings.Join(c.ListenAddrs(), ","))
+		sb.WriteString(b.setup.bootstrap)
 		fmt.Fprintf(&sb, "        nodeIdRanges:\n          - name: all\n            start: 0\n            end: 2\n")
 	}
 	fmt.Fprintf(&sb, "  routes:\n    - name: switchover-route\n      endpoint: %q\n      bind: 127.0.0.1\n", b.endpoint())

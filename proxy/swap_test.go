@@ -31,7 +31,7 @@ const (
 	aliceTwo  = "alice-on-two-pw"  // on cluster 2, as alice2
 )
 
-var swapSecrets = []string{alicePass, aliceOne, aliceTwo, "carol-gateway-pw"}
+var swapSecrets = []string{alicePass, aliceOne, aliceTwo, "carol-gateway-pw", "turnout-pw"}
 
 // newSwapBed is a bed whose clusters require SCRAM-SHA-512, each with its
 // own login for alice, and whose route swaps credentials: clients log in to
@@ -63,9 +63,12 @@ func newSwapBed(t *testing.T, clientAuth string, reauth time.Duration) (*bed, *l
 	logs := &logBuffer{}
 	b := newBedWith(t, bedSetup{
 		clusterOpts: [2][]kfake.Opt{
-			append(one, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "alice1", aliceOne)),
-			{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "alice2", aliceTwo)},
+			append(one, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "alice1", aliceOne), kfake.Superuser("SCRAM-SHA-512", "turnout", "turnout-pw")),
+			{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "alice2", aliceTwo), kfake.Superuser("SCRAM-SHA-512", "turnout", "turnout-pw")},
 		},
+		// The gateway's own identity on both clusters, for the route's
+		// metadata client.
+		bootstrap: "            sasl: {mechanism: SCRAM-SHA-512, username: turnout, password: {value: turnout-pw}}\n",
 		security: fmt.Sprintf("      security:\n        auth: swap\n        swapConfig:\n          clientAuth:\n            sasl:\n%s"+
 			"              jaasConfig:\n                file: %s\n          secretStore: files\n"+
 			"          clusterAuth:\n            sasl:\n              mechanism: SCRAM-SHA-512\n              jaasConfig:\n                file: %s\n",
@@ -104,14 +107,6 @@ func TestSwapSwitchover(t *testing.T) {
 			b.writeConfig(1, 1)
 			if code, st := b.restart(); code != http.StatusOK || st.Routes[0].Domain != "kafka2-domain" {
 				t.Fatalf("restart answered %d %+v", code, st)
-			}
-			// The route's own metadata client cannot log in to a SASL
-			// cluster yet (it needs the gateway's identity there,
-			// bootstrapServers[].sasl), so the route learns cluster 2's
-			// brokers from the first Metadata through its bootstrap port.
-			warm := b.client(kgo.SASL(mech))
-			if _, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, warm); err != nil {
-				t.Fatal(err)
 			}
 			for i := range 20 {
 				if err := produceOne(ctx, cl, fmt.Sprint("two-", i)); err != nil {
