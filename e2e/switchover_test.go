@@ -579,8 +579,20 @@ func (c *consumerRun) died() bool {
 }
 
 // deathNote is how the consumer's process ended, and its last words.
+// deathNote says how a consumer process ended: its exit and its last error
+// lines (debug lines may follow the one that ended it), else its last lines.
 func (c *consumerRun) deathNote() string {
-	return fmt.Sprintf("%v: %s", c.proc.Err(), strings.ReplaceAll(c.proc.Tail(3), "\n", " | "))
+	data, _ := os.ReadFile(c.proc.Log)
+	var errs []string
+	for line := range strings.Lines(string(data)) {
+		if strings.Contains(line, "ERROR") || strings.Contains(line, "Exception") {
+			errs = append(errs, strings.TrimSpace(line))
+		}
+	}
+	if len(errs) == 0 {
+		return fmt.Sprintf("%v: %s", c.proc.Err(), strings.ReplaceAll(c.proc.Tail(3), "\n", " | "))
+	}
+	return fmt.Sprintf("%v: %s", c.proc.Err(), strings.Join(errs[max(0, len(errs)-3):], " | "))
 }
 
 func (c *consumerRun) add(r kafkatest.Rec) {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -531,8 +532,9 @@ func TestRestartKeepsUnchangedRoutes(t *testing.T) {
 	}
 }
 
-// counter sums a counter's values across labels.
-func (b *bed) counter(name string) float64 {
+// counter sums a counter's values across labels, or across those with the
+// given label name and value pairs.
+func (b *bed) counter(name string, labels ...string) float64 {
 	b.t.Helper()
 	mfs, err := b.metrics.Registry.Gather()
 	if err != nil {
@@ -542,7 +544,9 @@ func (b *bed) counter(name string) float64 {
 	for _, mf := range mfs {
 		if mf.GetName() == name {
 			for _, m := range mf.GetMetric() {
-				n += m.GetCounter().GetValue()
+				if hasLabels(m.GetLabel(), labels) {
+					n += m.GetCounter().GetValue()
+				}
 			}
 		}
 	}
@@ -575,4 +579,13 @@ func logOutput() io.Writer {
 		return os.Stderr
 	}
 	return io.Discard
+}
+
+func hasLabels(have []*dto.LabelPair, want []string) bool {
+	for i := 0; i+1 < len(want); i += 2 {
+		if !slices.ContainsFunc(have, func(l *dto.LabelPair) bool { return l.GetName() == want[i] && l.GetValue() == want[i+1] }) {
+			return false
+		}
+	}
+	return true
 }

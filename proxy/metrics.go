@@ -27,6 +27,7 @@ type Metrics struct {
 	configEpoch     *prometheus.GaugeVec
 	pauses          *prometheus.CounterVec
 	produceHeld     *prometheus.CounterVec
+	clusterLogins   *prometheus.CounterVec
 
 	mu     sync.Mutex
 	routes map[string]*routeMetrics
@@ -82,9 +83,13 @@ func NewMetrics() *Metrics {
 	m.produceHeld = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "turnout_gateway_produce_held_total", Help: "Produce requests held by a pause, by route.",
 	}, []string{"route"})
+	m.clusterLogins = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_cluster_logins_total",
+		Help: "The gateway's own SASL logins to the cluster for swap clients, by route, kind (first, or again before the session lifetime ends) and outcome.",
+	}, []string{"route", "kind", "outcome"})
 	for _, c := range []prometheus.Collector{m.connections, m.connectionsOpen, m.requests, m.latency, m.bytesIn,
 		m.bytesOut, m.dialErrors, m.frameErrors, m.unmapped, m.unknownTopicIDs, m.restarts, m.configEpoch,
-		m.pauses, m.produceHeld} {
+		m.pauses, m.produceHeld, m.clusterLogins} {
 		f(c)
 	}
 	return m
@@ -153,4 +158,17 @@ func (rm *routeMetrics) api(key int16) (prometheus.Counter, prometheus.Observer)
 		rm.latency[key] = rm.m.latency.WithLabelValues(rm.route, name)
 	}
 	return c, rm.latency[key]
+}
+
+// clusterLogin counts one of the gateway's logins to the cluster for a swap
+// client.
+func (rm *routeMetrics) clusterLogin(again, ok bool) {
+	kind, outcome := "first", "ok"
+	if again {
+		kind = "again"
+	}
+	if !ok {
+		outcome = "failed"
+	}
+	rm.m.clusterLogins.WithLabelValues(rm.route, kind, outcome).Inc()
 }

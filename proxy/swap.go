@@ -240,8 +240,9 @@ func (s *session) firstLogin(user string) error {
 // credentials, with requests the gateway sends itself and whose responses
 // it consumes. On an authenticated connection this is a re-authentication
 // (KIP-368), which the broker allows once it gave the session a lifetime.
-func (s *session) login() error {
+func (s *session) login() (err error) {
 	a := s.swap
+	defer func() { s.route.metrics.clusterLogin(a.user != "", err == nil) }()
 	mech := a.cred.Mechanism(a.mechanism)
 	hs := kmsg.NewPtrSASLHandshakeRequest()
 	hs.Version = 1

@@ -238,6 +238,9 @@ func TestSwapReauthentication(t *testing.T) {
 	if n := handshakes.Load(); n < 6 {
 		t.Fatalf("the cluster saw %d SASL handshakes in 4 s of 1 s sessions: the gateway did not log in again", n)
 	}
+	if n := b.counter("turnout_gateway_cluster_logins_total", "kind", "again", "outcome", "ok"); n < 4 {
+		t.Errorf("turnout_gateway_cluster_logins_total{kind=again,outcome=ok} = %v, want at least 4", n)
+	}
 	b.assertNoSecrets(logs)
 }
 

@@ -119,7 +119,7 @@ func (b *Bed) StartGatewayAs(ctx context.Context, name string, clusters []*Clust
 
 // NewGateway lays out a gateway as StartGatewayAs does, with the route's
 // security sec (nil for none), and writes its configuration; Start runs it.
-// A test checks the configuration (RequireGatewayConfig) before it starts
+// A test checks the configuration (Validate) before it starts
 // anything heavy.
 func (b *Bed) NewGateway(name string, clusters []*Cluster, active int, sec *GatewaySecurity) *Gateway {
 	b.T.Helper()
@@ -345,6 +345,39 @@ func (g *Gateway) call(ctx context.Context, method, path string) (Status, int, e
 		return st, resp.StatusCode, fmt.Errorf("%s %s: %d %s: %w", method, path, resp.StatusCode, bytes.TrimSpace(body), err)
 	}
 	return st, resp.StatusCode, nil
+}
+
+// Metric sums the samples of a metric on the gateway's /metrics whose
+// labels include every name="value" in labels (pairs).
+func (g *Gateway) Metric(ctx context.Context, name string, labels ...string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+g.AdminAddr+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	for line := range strings.Lines(string(body)) {
+		series, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || (series != name && !strings.HasPrefix(series, name+"{")) {
+			continue
+		}
+		matches := true
+		for i := 0; i+1 < len(labels); i += 2 {
+			matches = matches && strings.Contains(series, fmt.Sprintf("%s=%q", labels[i], labels[i+1]))
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil && matches {
+			sum += v
+		}
+	}
+	return sum, nil
 }
 
 // LogLines returns the gateway's log lines that contain every one of words.

@@ -111,57 +111,11 @@ func (g *Gateway) AuthAs(u User, mechanism string, cert *testcerts.Files) Client
 	return ClientAuth{Mechanism: mechanism, User: u, Trust: g.sec.Server, Cert: cert}
 }
 
-// unsupportedSecurity are turnout validate's words for a configuration that
-// uses security the gateway does not have yet, on main before issue 7: the
-// strict parser's unknown keys, and the placeholders for swap and secret
-// stores. Anything else validate says about the file is a real error.
-var unsupportedSecurity = []string{
-	`unknown key "ssl"`,
-	`unknown key "sasl"`,
-	`unknown key "swapConfig"`,
-	`auth swap is not supported yet`,
-	`secret stores are not supported yet`,
-}
-
-// RequireGatewayConfig runs `turnout validate` on the gateway's
-// configuration. If the binary rejects it only for security it lacks, the
-// test is skipped naming feature and quoting validate; any other rejection
-// fails the test, and so does the skip under TURNOUT_E2E_SECURITY=1 (for
-// once the features are merged). A config the binary accepts runs the test.
-func (g *Gateway) RequireGatewayConfig(t testing.TB, feature string) {
+// Validate runs `turnout validate` on the gateway's configuration, as an
+// operator would before starting it, and fails the test if it is refused.
+func (g *Gateway) Validate(t testing.TB) {
 	t.Helper()
-	out, err := exec.Command(Binary(t), "validate", g.Config).CombinedOutput()
-	if err == nil {
-		return
+	if out, err := exec.Command(Binary(t), "validate", g.Config).CombinedOutput(); err != nil {
+		t.Fatalf("turnout validate %s: %v\n%s", g.Config, err, strings.TrimSpace(string(out)))
 	}
-	text := strings.TrimSpace(string(out))
-	var lacks []string
-	for _, l := range strings.Split(text, "\n") {
-		for _, u := range unsupportedSecurity {
-			if strings.Contains(l, u) {
-				lacks = append(lacks, strings.TrimSpace(l))
-				break
-			}
-		}
-	}
-	if len(lacks) == 0 || len(lacks) != countErrors(text) {
-		t.Fatalf("turnout validate %s: %v\n%s", g.Config, err, text)
-	}
-	msg := fmt.Sprintf("the gateway lacks %s: turnout validate says:\n  %s", feature, strings.Join(lacks, "\n  "))
-	if os.Getenv("TURNOUT_E2E_SECURITY") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-// countErrors counts the problems in validate's output: one a line that
-// names the file (config.Error's "file:line: ..." form).
-func countErrors(text string) int {
-	n := 0
-	for _, l := range strings.Split(text, "\n") {
-		if strings.Contains(l, ".yaml:") {
-			n++
-		}
-	}
-	return n
 }

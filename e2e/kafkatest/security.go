@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -58,6 +59,11 @@ type Security struct {
 	// StorePassword protects the broker's PKCS#12 key and trust stores;
 	// "" means "changeit".
 	StorePassword string
+	// Reauth, when positive, is connections.max.reauth.ms: the lifetime
+	// of a session, after which clients must re-authenticate (KIP-368).
+	// kcat's librdkafka (2.0.2) cannot, so only tests without kcat on
+	// the cluster's own listener set it.
+	Reauth time.Duration
 }
 
 func (s *Security) allUsers() []User {
@@ -137,7 +143,7 @@ func (c *Cluster) securityProperties() []string {
 	if clientAuth == "" {
 		clientAuth = "none"
 	}
-	return []string{
+	props := []string{
 		"inter.broker.listener.name=" + secureListener,
 		"sasl.enabled.mechanisms=" + strings.Join(Mechanisms, ","),
 		"sasl.mechanism.inter.broker.protocol=" + ScramSHA512,
@@ -154,6 +160,10 @@ func (c *Cluster) securityProperties() []string {
 		"ssl.client.auth=" + clientAuth,
 		"super.users=User:" + s.Admin.Name,
 	}
+	if s.Reauth > 0 {
+		props = append(props, fmt.Sprintf("connections.max.reauth.ms=%d", s.Reauth.Milliseconds()))
+	}
+	return props
 }
 
 // scramArgs are StorageTool's --add-scram arguments: every user, for both
