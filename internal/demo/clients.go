@@ -17,7 +17,7 @@ type ledger struct {
 	produced, acked, failed, consumed atomic.Int64
 
 	mu       sync.Mutex
-	ackedSeq map[int64]bool
+	ackedSeq map[int64]time.Time // when each record was acknowledged
 	seen     map[int64]*seenRecord
 	lastAck  time.Time
 	gaps     []ackGap // pauses between acknowledgements longer than gapWorth
@@ -43,7 +43,7 @@ type ackGap struct {
 const gapWorth = 100 * time.Millisecond
 
 func newLedger() *ledger {
-	return &ledger{ackedSeq: map[int64]bool{}, seen: map[int64]*seenRecord{}}
+	return &ledger{ackedSeq: map[int64]time.Time{}, seen: map[int64]*seenRecord{}}
 }
 
 // produce writes records numbered from 0 at rate records per second through
@@ -83,7 +83,7 @@ func (l *ledger) ack(seq int64, err error) {
 	}
 	l.acked.Add(1)
 	l.mu.Lock()
-	l.ackedSeq[seq] = true
+	l.ackedSeq[seq] = now
 	if !l.lastAck.IsZero() && now.Sub(l.lastAck) >= gapWorth {
 		l.gaps = append(l.gaps, ackGap{l.lastAck, now})
 	}
@@ -151,20 +151,27 @@ type tally struct {
 	Consumed                int64 // records read, re-reads included
 	Distinct                int64 // distinct records read
 	Lost                    int64 // acknowledged, never read
+	// LostBefore are the lost records acknowledged before the time the
+	// tally was asked for (the kill): those the cluster took and had not
+	// yet replicated when it died.
+	LostBefore int64
 	Reread                  int64 // read more than once, always at the same offset
 	StoredTwice             int64 // read at two offsets: written twice
 	LostSample              []int64
 	Gaps                    []ackGap
 }
 
-func (l *ledger) tally() tally {
+func (l *ledger) tally(before time.Time) tally {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	t := tally{Produced: l.produced.Load(), Acked: l.acked.Load(), Failed: l.failed.Load(), Consumed: l.consumed.Load(),
 		Distinct: int64(len(l.seen)), Gaps: append([]ackGap(nil), l.gaps...)}
-	for seq := range l.ackedSeq {
+	for seq, at := range l.ackedSeq {
 		if l.seen[seq] == nil {
 			t.Lost++
+			if at.Before(before) {
+				t.LostBefore++
+			}
 			if len(t.LostSample) < 10 {
 				t.LostSample = append(t.LostSample, seq)
 			}

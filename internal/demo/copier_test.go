@@ -131,8 +131,8 @@ func TestLedgerTally(t *testing.T) {
 	l.seen[2] = &seenRecord{reads: 2, elsewhere: true}
 	l.seen[3] = &seenRecord{reads: 1}
 	l.mu.Unlock()
-	tl := l.tally()
-	if tl.Acked != 5 || tl.Failed != 1 || tl.Lost != 1 || tl.LostSample[0] != 4 || tl.Reread != 1 || tl.StoredTwice != 1 {
+	tl := l.tally(time.Now())
+	if tl.Acked != 5 || tl.Failed != 1 || tl.Lost != 1 || tl.LostBefore != 1 || tl.LostSample[0] != 4 || tl.Reread != 1 || tl.StoredTwice != 1 {
 		t.Errorf("tally %+v; want 5 acked, 1 failed, 1 lost (4), 1 re-read, 1 stored twice", tl)
 	}
 	if l.allConsumed() {
