@@ -154,11 +154,11 @@ type tally struct {
 	// LostBefore are the lost records acknowledged before the time the
 	// tally was asked for (the kill): those the cluster took and had not
 	// yet replicated when it died.
-	LostBefore int64
-	Reread                  int64 // read more than once, always at the same offset
-	StoredTwice             int64 // read at two offsets: written twice
-	LostSample              []int64
-	Gaps                    []ackGap
+	LostBefore  int64
+	Reread      int64 // read more than once, always at the same offset
+	StoredTwice int64 // read at two offsets: written twice
+	LostSample  []int64
+	Gaps        []ackGap
 }
 
 func (l *ledger) tally(before time.Time) tally {
