@@ -72,13 +72,28 @@ func CheckAuth(g *config.Gateway) error {
 // swapSession is a session's authentication state on a route with auth
 // swap; the request loop's alone.
 type swapSession struct {
+	// *swapAuth is the route's settings as of the client's last
+	// SaslHandshake or the gateway's last login, whichever came later: a
+	// restart that keeps the route reads its users file and store again,
+	// and live connections use them from their next authentication on.
 	*swapAuth
 	exchange     *auth.Exchange // a client authentication in progress
 	user         string         // the authenticated user; "" before
 	clientExpiry time.Time      // when the client's session ends; zero for never
-	cred         auth.Credential
-	reauthAt     time.Time // when to log in to the cluster again; zero for never
-	nextID       int32     // correlation ids of the gateway's own requests
+	reauthAt     time.Time      // when to log in to the cluster again; zero for never
+	nextID       int32          // correlation ids of the gateway's own requests
+}
+
+// current takes the route's swap settings as they are now. It reports
+// false when the route swaps no more, which a restart that keeps the route
+// does not do; the session is then closed.
+func (a *swapSession) current(r *Route) bool {
+	sw := r.swap.Load()
+	if sw == nil {
+		return false
+	}
+	a.swapAuth = sw
+	return true
 }
 
 // The keys the gateway answers for a route with auth swap.
@@ -145,7 +160,7 @@ func (s *session) swapRequest(h wire.RequestHeader, frame []byte) (handled, keep
 		s.log.Info("closing connection: the client's session expired and it did not re-authenticate", "user", a.user)
 		return true, false, nil
 	case !a.reauthAt.IsZero() && time.Now().After(a.reauthAt):
-		if err := s.login(); err != nil {
+		if err := s.clusterLogin(a.user); err != nil {
 			s.log.Warn("closing connection: logging in to the cluster again failed", "user", a.user, "err", err)
 			return true, false, nil
 		}
@@ -159,6 +174,10 @@ func (s *session) saslHandshake(h wire.RequestHeader, frame []byte) (bool, error
 		return false, err
 	}
 	a := s.swap
+	if a.exchange == nil && !a.current(s.route) {
+		s.log.Info("closing connection: the route no longer swaps credentials")
+		return false, nil
+	}
 	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
 	resp.SupportedMechanisms = a.users.Enabled()
 	ex, err := a.users.Start(req.Mechanism)
@@ -208,7 +227,7 @@ func (s *session) saslAuthenticate(h wire.RequestHeader, frame []byte) (bool, er
 	case a.user != "" && user != a.user:
 		return fail("authentication failed: re-authentication may not change the user", "user", a.user, "new_user", user)
 	case a.user == "":
-		if err := s.firstLogin(user); err != nil {
+		if err := s.clusterLogin(user); err != nil {
 			return fail("authentication failed: the gateway cannot log in to the active cluster for this user", "user", user, "err", err)
 		}
 		a.user = user
@@ -221,10 +240,15 @@ func (s *session) saslAuthenticate(h wire.RequestHeader, frame []byte) (bool, er
 	return s.answer(h, responseFrame(h, resp))
 }
 
-// firstLogin finds the user's credentials for the route's cluster and logs
-// in with them.
-func (s *session) firstLogin(user string) error {
+// clusterLogin finds the user's credentials for the route's
+// cluster, with the route's settings as they are now, and logs in with
+// them. Each login looks the secret up again, so that a password rotated in
+// the store serves the next re-authentication.
+func (s *session) clusterLogin(user string) error {
 	a := s.swap
+	if !a.current(s.route) {
+		return errors.New("the route no longer swaps credentials")
+	}
 	if a.mechanism == "" {
 		return nil
 	}
@@ -232,18 +256,17 @@ func (s *session) firstLogin(user string) error {
 	if err != nil {
 		return fmt.Errorf("secret store %s: %w", a.storeName, err)
 	}
-	a.cred = a.template.Fill(cred)
-	return s.login()
+	return s.login(a.template.Fill(cred))
 }
 
 // login authenticates the connection to the cluster with the user's
 // credentials, with requests the gateway sends itself and whose responses
 // it consumes. On an authenticated connection this is a re-authentication
 // (KIP-368), which the broker allows once it gave the session a lifetime.
-func (s *session) login() (err error) {
+func (s *session) login(cred auth.Credential) (err error) {
 	a := s.swap
 	defer func() { s.route.metrics.clusterLogin(a.user != "", err == nil) }()
-	mech := a.cred.Mechanism(a.mechanism)
+	mech := cred.Mechanism(a.mechanism)
 	hs := kmsg.NewPtrSASLHandshakeRequest()
 	hs.Version = 1
 	hs.Mechanism = mech.Name()
