@@ -346,8 +346,14 @@ func (s *session) waitProduce() bool {
 // answer sends the gateway's own response to a request. Responses go out in
 // request order: behind requests in flight (a client re-authenticating on a
 // busy connection) the cluster is sent a placeholder, whose response is
-// replaced by this one.
+// replaced by this one. Before a swap client authenticated, the answer
+// waits for those requests instead: the placeholder is an ApiVersions, and
+// a broker takes only one before the SASL handshake (Kafka closes the
+// connection on a second).
 func (s *session) answer(h wire.RequestHeader, resp []byte) (bool, error) {
+	if s.swap != nil && s.swap.user == "" && s.inFlight.Load() != 0 && !s.waitIdle() {
+		return false, nil
+	}
 	if s.inFlight.Load() != 0 {
 		if !s.enqueue(inflight{key: h.Key, version: h.Version, correlationID: h.CorrelationID, start: time.Now(), answer: resp}) {
 			return false, nil
@@ -363,6 +369,27 @@ func (s *session) answer(h wire.RequestHeader, resp []byte) (bool, error) {
 		return false, nil
 	}
 	return s.cw.Flush() == nil, nil
+}
+
+// waitIdle sends what is buffered for the cluster and waits until every
+// request in flight is answered; false if the cluster connection ended or
+// the answers took longer than roundTripTimeout.
+func (s *session) waitIdle() bool {
+	if !s.flushUpstream() {
+		return false
+	}
+	deadline := time.After(roundTripTimeout)
+	for s.inFlight.Load() > 0 {
+		select {
+		case <-s.respDone:
+			return false
+		case <-deadline:
+			s.log.Info("closing connection: the cluster did not answer the requests in flight", "timeout", roundTripTimeout)
+			return false
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return true
 }
 
 // enqueue waits for room in the in-flight queue, and fails once the

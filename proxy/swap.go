@@ -121,19 +121,10 @@ func (s *session) refuseRawSASL(h wire.RequestHeader) (bool, error) {
 // answerLast answers a request and ends the session once the answer is
 // out: it may wait behind responses still in flight.
 func (s *session) answerLast(h wire.RequestHeader, resp []byte) (bool, error) {
-	if keep, err := s.answer(h, resp); !keep || err != nil || !s.flushUpstream() {
+	if keep, err := s.answer(h, resp); !keep || err != nil {
 		return false, err
 	}
-	deadline := time.After(roundTripTimeout)
-	for s.inFlight.Load() > 0 {
-		select {
-		case <-s.respDone:
-			return false, nil
-		case <-deadline:
-			return false, nil
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	s.waitIdle()
 	return false, nil
 }
 

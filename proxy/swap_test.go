@@ -473,3 +473,52 @@ func TestSwapRotatedClusterPassword(t *testing.T) {
 	}
 	b.assertNoSecrets(logs)
 }
+
+// TestSwapApiVersionsThenHandshake: a client that sends ApiVersions and
+// SaslHandshake back to back, without waiting, gets both answers, and the
+// cluster sees its one ApiVersions before the login and no stand-in (a
+// second ApiVersions, on which Kafka closes the connection).
+func TestSwapApiVersionsThenHandshake(t *testing.T) {
+	b, _ := newSwapBed(t, "              mechanism: PLAIN\n", 0)
+	var clients, standIns atomic.Int32
+	b.clusters[0].ControlKey(18, func(req kmsg.Request) (kmsg.Response, error, bool) {
+		switch r := req.(*kmsg.ApiVersionsRequest); {
+		case r.Version == 0:
+			standIns.Add(1)
+		case r.ClientSoftwareName == "raw-test":
+			clients.Add(1)
+		}
+		return nil, nil, false
+	})
+	c := b.rawConn()
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.Version = 3
+	av.ClientSoftwareName, av.ClientSoftwareVersion = "raw-test", "1"
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version = 1
+	hs.Mechanism = "PLAIN"
+	c.write(c.frame(av), c.frame(hs))
+	avResp := kmsg.NewPtrApiVersionsResponse()
+	avResp.Version = 3
+	c.read(avResp)
+	hsResp := kmsg.NewPtrSASLHandshakeResponse()
+	hsResp.Version = 1
+	c.read(hsResp)
+	if avResp.ErrorCode != 0 || hsResp.ErrorCode != 0 {
+		t.Fatalf("ApiVersions %v, SaslHandshake %v", kerr.ErrorForCode(avResp.ErrorCode), kerr.ErrorForCode(hsResp.ErrorCode))
+	}
+	au := kmsg.NewPtrSASLAuthenticateRequest()
+	au.Version = 1
+	au.SASLAuthBytes = []byte("\x00alice\x00" + alicePass)
+	c.write(c.frame(au))
+	auResp := kmsg.NewPtrSASLAuthenticateResponse()
+	auResp.Version = 1
+	c.read(auResp)
+	if auResp.ErrorCode != 0 {
+		t.Fatalf("SaslAuthenticate: %v", kerr.ErrorForCode(auResp.ErrorCode))
+	}
+	c.metadata()
+	if n, m := clients.Load(), standIns.Load(); n != 1 || m != 0 {
+		t.Fatalf("the cluster saw %d of the client's ApiVersions and %d stand-ins; want 1 and 0", n, m)
+	}
+}
