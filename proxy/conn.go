@@ -439,8 +439,13 @@ func (s *session) responses() {
 		}
 		var ok bool
 		if p.internal != nil {
-			ok = wire.CorrelationID(*bp) == p.correlationID
-			p.internal <- slices.Clone(*bp)
+			// The gateway's own request takes only its own response.
+			if got := wire.CorrelationID(*bp); got != p.correlationID {
+				s.log.Error("closing connection: cluster answered the gateway's own request out of order", "want_correlation_id", p.correlationID, "got", got)
+			} else {
+				ok = true
+				p.internal <- slices.Clone(*bp)
+			}
 		} else {
 			ok = s.response(*bp, p, !frameReady(in))
 		}
