@@ -81,6 +81,8 @@ type session struct {
 	fetched  atomic.Bool            // the client is a consumer
 	wmu      sync.Mutex             // client writes: the response loop's, and the gateway's own answers
 	inFlight atomic.Int32           // requests forwarded and not yet answered
+	enqueued uint64                 // entries ever queued; the request loop's alone
+	answered atomic.Uint64          // entries ever taken off the queue by the response loop
 	owed     atomic.Int32           // of those, the ones a drain waits for (not long polls)
 	draining chan struct{}
 	linger   atomic.Pointer[func()] // set by drain
@@ -395,6 +397,7 @@ func (s *session) waitIdle() bool {
 // enqueue waits for room in the in-flight queue, and fails once the
 // response loop has ended and will never make room.
 func (s *session) enqueue(p inflight) bool {
+	s.enqueued++
 	s.inFlight.Add(1)
 	if !longPoll(p.key) {
 		s.owed.Add(1)
@@ -432,6 +435,7 @@ func (s *session) responses() {
 		var p inflight
 		select {
 		case p = <-s.pending:
+			s.answered.Add(1)
 		default:
 			wire.PutBuffer(bp)
 			s.log.Error("closing connection: the cluster sent a response to no request")

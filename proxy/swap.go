@@ -304,8 +304,19 @@ func (s *session) login(cred auth.Credential) (err error) {
 	}
 }
 
-// roundTripTimeout bounds one of the gateway's own requests to the cluster.
-const roundTripTimeout = 10 * time.Second
+// roundTripTimeout bounds the cluster's answer to one of the gateway's own
+// requests, counted from when the request is the oldest in flight: the
+// client's requests ahead of it may rightly take longer (a JoinGroup waits
+// for the whole group), and are bounded by queueTimeout instead. A var for
+// tests.
+var roundTripTimeout = 10 * time.Second
+
+// queueTimeout bounds how long the gateway's own request waits behind the
+// client's requests sent before it: a JoinGroup can wait for the group's
+// rebalance timeout, 5 minutes by default in Java clients (the poll
+// interval). The request loop reads nothing from the client meanwhile, so
+// the bound also frees a connection whose cluster stopped answering.
+const queueTimeout = 5*time.Minute + 30*time.Second
 
 var formatter = kmsg.NewRequestFormatter(kmsg.FormatterClientID("turnout-gateway"))
 
@@ -317,18 +328,15 @@ func (s *session) roundTrip(req kmsg.Request) (kmsg.Response, error) {
 	ch := make(chan []byte, 1)
 	p := inflight{key: req.Key(), version: req.GetVersion(), correlationID: a.nextID, start: time.Now(), internal: ch}
 	if !s.enqueue(p) {
-		return nil, errors.New("connection to the cluster closed")
+		return nil, errClusterClosed
 	}
+	seq := s.enqueued // the request's place in line
 	if _, err := s.upw.Write(formatter.AppendRequest(nil, req, a.nextID)); err != nil || !s.flushUpstream() {
-		return nil, errors.New("connection to the cluster closed")
+		return nil, errClusterClosed
 	}
-	var frame []byte
-	select {
-	case frame = <-ch:
-	case <-s.respDone:
-		return nil, errors.New("connection to the cluster closed")
-	case <-time.After(roundTripTimeout):
-		return nil, fmt.Errorf("no answer to %s within %v", kmsg.NameForKey(req.Key()), roundTripTimeout)
+	frame, err := s.await(ch, seq, kmsg.NameForKey(req.Key()))
+	if err != nil {
+		return nil, err
 	}
 	resp := req.ResponseKind()
 	off, err := wire.ResponseBodyOffset(frame, req.Key(), req.GetVersion())
@@ -339,6 +347,39 @@ func (s *session) roundTrip(req kmsg.Request) (kmsg.Response, error) {
 		return nil, fmt.Errorf("decoding %s response: %w", kmsg.NameForKey(req.Key()), err)
 	}
 	return resp, nil
+}
+
+// errClusterClosed is every failure of the gateway's own request because
+// the connection to the cluster ended.
+var errClusterClosed = errors.New("connection to the cluster closed")
+
+// await waits for the response to the gateway's own request, the seq-th
+// entry queued: roundTripTimeout from when every request ahead of it is
+// answered, and no more than queueTimeout before that.
+func (s *session) await(ch <-chan []byte, seq uint64, name string) ([]byte, error) {
+	queued := time.NewTimer(queueTimeout)
+	defer queued.Stop()
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	pollC := poll.C
+	var deadline <-chan time.Time
+	for {
+		if deadline == nil && s.answered.Load() >= seq-1 {
+			deadline, pollC = time.After(roundTripTimeout), nil
+			queued.Stop()
+		}
+		select {
+		case frame := <-ch:
+			return frame, nil
+		case <-s.respDone:
+			return nil, errClusterClosed
+		case <-deadline:
+			return nil, fmt.Errorf("no answer to %s within %v", name, roundTripTimeout)
+		case <-queued.C:
+			return nil, fmt.Errorf("no answer to %s: the client's requests ahead of it were not answered within %v", name, queueTimeout)
+		case <-pollC:
+		}
+	}
 }
 
 // readRequest decodes a request frame's body.

@@ -23,6 +23,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/turnout/turnout/proxy"
 )
 
 // The secrets of the swap tests; none may show in the gateway's logs,
@@ -520,5 +522,55 @@ func TestSwapApiVersionsThenHandshake(t *testing.T) {
 	c.metadata()
 	if n, m := clients.Load(), standIns.Load(); n != 1 || m != 0 {
 		t.Fatalf("the cluster saw %d of the client's ApiVersions and %d stand-ins; want 1 and 0", n, m)
+	}
+}
+
+// TestSwapLoginBehindSlowRequest: the gateway's login again waits behind a
+// client request the cluster takes long to answer, longer than the bound on
+// the gateway's own requests, and the connection carries on: the bound
+// counts from when the login is the oldest request in flight.
+func TestSwapLoginBehindSlowRequest(t *testing.T) {
+	t.Cleanup(proxy.SetRoundTripTimeout(300 * time.Millisecond))
+	b, _ := newSwapBed(t, "", time.Second)
+	var slept atomic.Bool
+	b.clusters[0].ControlKey(2, func(kmsg.Request) (kmsg.Response, error, bool) {
+		if !slept.Swap(true) {
+			b.clusters[0].SleepControl(func() { time.Sleep(1500 * time.Millisecond) })
+		}
+		return nil, nil, false
+	})
+	c := b.rawConn()
+	if code := c.plainLogin("alice", alicePass); code != 0 {
+		t.Fatalf("alice's login: %v", kerr.ErrorForCode(code))
+	}
+	// The cluster's session lasts 1 s: the gateway logs in again on the
+	// first request after 0.85 s, which the slow ListOffsets precedes.
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lo.Version = 4
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = topic
+	lp := kmsg.NewListOffsetsRequestTopicPartition()
+	lp.Timestamp = -1
+	lt.Partitions = append(lt.Partitions, lp)
+	lo.Topics = append(lo.Topics, lt)
+	c.write(c.frame(lo))
+	time.Sleep(time.Second)
+	md := kmsg.NewPtrMetadataRequest()
+	md.Version = 9
+	c.write(c.frame(md)) // after 0.85 s: the gateway logs in again first
+	loResp := kmsg.NewPtrListOffsetsResponse()
+	loResp.Version = 4
+	c.read(loResp)
+	mdResp := kmsg.NewPtrMetadataResponse()
+	mdResp.Version = 9
+	c.read(mdResp)
+	if len(loResp.Topics) != 1 || len(mdResp.Brokers) == 0 {
+		t.Fatalf("ListOffsets answered %+v, Metadata %+v", loResp, mdResp)
+	}
+	if !slept.Load() {
+		t.Fatal("the cluster never saw the ListOffsets")
+	}
+	if n := b.counter("turnout_gateway_cluster_logins_total", "kind", "again", "outcome", "ok"); n != 1 {
+		t.Fatalf("the gateway logged in again %v times, want 1", n)
 	}
 }
