@@ -108,8 +108,9 @@ const reauthShare = 0.85
 
 // refuseRawSASL answers a SaslHandshake v0: after it, clients send SASL
 // tokens without Kafka framing, which the gateway cannot match with
-// responses. Every client since Kafka 1.0 negotiates v1 with ApiVersions
-// (the gateway offers no lower), so only a client pinned to v0 gets here.
+// responses. The gateway still offers v0 in ApiVersions, since librdkafka
+// uses SASL only when v0 is offered and then asks in v1; every client since
+// Kafka 1.0 negotiates v1, so only a client pinned to v0 gets here.
 func (s *session) refuseRawSASL(h wire.RequestHeader) (bool, error) {
 	s.log.Warn("closing connection: SaslHandshake v0 (SASL tokens without Kafka framing) is not supported through the gateway; " +
 		"configure the client for SaslHandshake v1 (sarama: Net.SASL.Version = SASLHandshakeV1)")
@@ -272,7 +273,7 @@ func (s *session) login(cred auth.Credential) (err error) {
 	defer cancel()
 	sess, msg, err := mech.Authenticate(ctx, s.upstream.RemoteAddr().String())
 	if err != nil {
-		return err
+		return fmt.Errorf("%s login to the cluster: %w", mech.Name(), err)
 	}
 	for {
 		req := kmsg.NewPtrSASLAuthenticateRequest()
@@ -291,7 +292,7 @@ func (s *session) login(cred auth.Credential) (err error) {
 		}
 		done, next, err := sess.Challenge(resp.SASLAuthBytes)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s login to the cluster: %w", mech.Name(), err)
 		}
 		if done {
 			a.reauthAt = time.Time{}

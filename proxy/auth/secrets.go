@@ -17,7 +17,10 @@ type Credential struct {
 	User, Password string
 }
 
-// Mechanism builds the client side of a SASL mechanism with the credential.
+// Mechanism builds the client side of a SASL mechanism with the credential:
+// PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, as configuration validation
+// spells them; PLAIN for any other name, which validation lets through none
+// of.
 func (c Credential) Mechanism(name string) sasl.Mechanism {
 	switch name {
 	case ScramSHA256:
