@@ -81,6 +81,8 @@ type session struct {
 	fetched  atomic.Bool            // the client is a consumer
 	wmu      sync.Mutex             // client writes: the response loop's, and the gateway's own answers
 	inFlight atomic.Int32           // requests forwarded and not yet answered
+	enqueued uint64                 // entries ever queued; the request loop's alone
+	answered atomic.Uint64          // entries ever taken off the queue by the response loop
 	owed     atomic.Int32           // of those, the ones a drain waits for (not long polls)
 	draining chan struct{}
 	linger   atomic.Pointer[func()] // set by drain
@@ -346,8 +348,14 @@ func (s *session) waitProduce() bool {
 // answer sends the gateway's own response to a request. Responses go out in
 // request order: behind requests in flight (a client re-authenticating on a
 // busy connection) the cluster is sent a placeholder, whose response is
-// replaced by this one.
+// replaced by this one. Before a swap client authenticated, the answer
+// waits for those requests instead: the placeholder is an ApiVersions, and
+// a broker takes only one before the SASL handshake (Kafka closes the
+// connection on a second).
 func (s *session) answer(h wire.RequestHeader, resp []byte) (bool, error) {
+	if s.swap != nil && s.swap.user == "" && s.inFlight.Load() != 0 && !s.waitIdle() {
+		return false, nil
+	}
 	if s.inFlight.Load() != 0 {
 		if !s.enqueue(inflight{key: h.Key, version: h.Version, correlationID: h.CorrelationID, start: time.Now(), answer: resp}) {
 			return false, nil
@@ -365,9 +373,31 @@ func (s *session) answer(h wire.RequestHeader, resp []byte) (bool, error) {
 	return s.cw.Flush() == nil, nil
 }
 
+// waitIdle sends what is buffered for the cluster and waits until every
+// request in flight is answered; false if the cluster connection ended or
+// the answers took longer than roundTripTimeout.
+func (s *session) waitIdle() bool {
+	if !s.flushUpstream() {
+		return false
+	}
+	deadline := time.After(roundTripTimeout)
+	for s.inFlight.Load() > 0 {
+		select {
+		case <-s.respDone:
+			return false
+		case <-deadline:
+			s.log.Info("closing connection: the cluster did not answer the requests in flight", "timeout", roundTripTimeout)
+			return false
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return true
+}
+
 // enqueue waits for room in the in-flight queue, and fails once the
 // response loop has ended and will never make room.
 func (s *session) enqueue(p inflight) bool {
+	s.enqueued++
 	s.inFlight.Add(1)
 	if !longPoll(p.key) {
 		s.owed.Add(1)
@@ -405,6 +435,7 @@ func (s *session) responses() {
 		var p inflight
 		select {
 		case p = <-s.pending:
+			s.answered.Add(1)
 		default:
 			wire.PutBuffer(bp)
 			s.log.Error("closing connection: the cluster sent a response to no request")
@@ -412,8 +443,13 @@ func (s *session) responses() {
 		}
 		var ok bool
 		if p.internal != nil {
-			ok = wire.CorrelationID(*bp) == p.correlationID
-			p.internal <- slices.Clone(*bp)
+			// The gateway's own request takes only its own response.
+			if got := wire.CorrelationID(*bp); got != p.correlationID {
+				s.log.Error("closing connection: cluster answered the gateway's own request out of order", "want_correlation_id", p.correlationID, "got", got)
+			} else {
+				ok = true
+				p.internal <- slices.Clone(*bp)
+			}
 		} else {
 			ok = s.response(*bp, p, !frameReady(in))
 		}

@@ -51,6 +51,7 @@ type bedSetup struct {
 	bootstrap   string // under each cluster's bootstrap server
 	gateway     string // under gateway
 	log         *logBuffer
+	dir         string // the swap bed's users file, template and secrets
 }
 
 // logBuffer keeps what the gateway logs, at debug level.

@@ -72,13 +72,28 @@ func CheckAuth(g *config.Gateway) error {
 // swapSession is a session's authentication state on a route with auth
 // swap; the request loop's alone.
 type swapSession struct {
+	// *swapAuth is the route's settings as of the client's last
+	// SaslHandshake or the gateway's last login, whichever came later: a
+	// restart that keeps the route reads its users file and store again,
+	// and live connections use them from their next authentication on.
 	*swapAuth
 	exchange     *auth.Exchange // a client authentication in progress
 	user         string         // the authenticated user; "" before
 	clientExpiry time.Time      // when the client's session ends; zero for never
-	cred         auth.Credential
-	reauthAt     time.Time // when to log in to the cluster again; zero for never
-	nextID       int32     // correlation ids of the gateway's own requests
+	reauthAt     time.Time      // when to log in to the cluster again; zero for never
+	nextID       int32          // correlation ids of the gateway's own requests
+}
+
+// current takes the route's swap settings as they are now. It reports
+// false when the route swaps no more, which a restart that keeps the route
+// does not do; the session is then closed.
+func (a *swapSession) current(r *Route) bool {
+	sw := r.swap.Load()
+	if sw == nil {
+		return false
+	}
+	a.swapAuth = sw
+	return true
 }
 
 // The keys the gateway answers for a route with auth swap.
@@ -93,8 +108,9 @@ const reauthShare = 0.85
 
 // refuseRawSASL answers a SaslHandshake v0: after it, clients send SASL
 // tokens without Kafka framing, which the gateway cannot match with
-// responses. Every client since Kafka 1.0 negotiates v1 with ApiVersions
-// (the gateway offers no lower), so only a client pinned to v0 gets here.
+// responses. The gateway still offers v0 in ApiVersions, since librdkafka
+// uses SASL only when v0 is offered and then asks in v1; every client since
+// Kafka 1.0 negotiates v1, so only a client pinned to v0 gets here.
 func (s *session) refuseRawSASL(h wire.RequestHeader) (bool, error) {
 	s.log.Warn("closing connection: SaslHandshake v0 (SASL tokens without Kafka framing) is not supported through the gateway; " +
 		"configure the client for SaslHandshake v1 (sarama: Net.SASL.Version = SASLHandshakeV1)")
@@ -106,19 +122,10 @@ func (s *session) refuseRawSASL(h wire.RequestHeader) (bool, error) {
 // answerLast answers a request and ends the session once the answer is
 // out: it may wait behind responses still in flight.
 func (s *session) answerLast(h wire.RequestHeader, resp []byte) (bool, error) {
-	if keep, err := s.answer(h, resp); !keep || err != nil || !s.flushUpstream() {
+	if keep, err := s.answer(h, resp); !keep || err != nil {
 		return false, err
 	}
-	deadline := time.After(roundTripTimeout)
-	for s.inFlight.Load() > 0 {
-		select {
-		case <-s.respDone:
-			return false, nil
-		case <-deadline:
-			return false, nil
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	s.waitIdle()
 	return false, nil
 }
 
@@ -145,7 +152,7 @@ func (s *session) swapRequest(h wire.RequestHeader, frame []byte) (handled, keep
 		s.log.Info("closing connection: the client's session expired and it did not re-authenticate", "user", a.user)
 		return true, false, nil
 	case !a.reauthAt.IsZero() && time.Now().After(a.reauthAt):
-		if err := s.login(); err != nil {
+		if err := s.clusterLogin(a.user); err != nil {
 			s.log.Warn("closing connection: logging in to the cluster again failed", "user", a.user, "err", err)
 			return true, false, nil
 		}
@@ -159,6 +166,10 @@ func (s *session) saslHandshake(h wire.RequestHeader, frame []byte) (bool, error
 		return false, err
 	}
 	a := s.swap
+	if a.exchange == nil && !a.current(s.route) {
+		s.log.Info("closing connection: the route no longer swaps credentials")
+		return false, nil
+	}
 	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
 	resp.SupportedMechanisms = a.users.Enabled()
 	ex, err := a.users.Start(req.Mechanism)
@@ -208,7 +219,7 @@ func (s *session) saslAuthenticate(h wire.RequestHeader, frame []byte) (bool, er
 	case a.user != "" && user != a.user:
 		return fail("authentication failed: re-authentication may not change the user", "user", a.user, "new_user", user)
 	case a.user == "":
-		if err := s.firstLogin(user); err != nil {
+		if err := s.clusterLogin(user); err != nil {
 			return fail("authentication failed: the gateway cannot log in to the active cluster for this user", "user", user, "err", err)
 		}
 		a.user = user
@@ -221,10 +232,15 @@ func (s *session) saslAuthenticate(h wire.RequestHeader, frame []byte) (bool, er
 	return s.answer(h, responseFrame(h, resp))
 }
 
-// firstLogin finds the user's credentials for the route's cluster and logs
-// in with them.
-func (s *session) firstLogin(user string) error {
+// clusterLogin finds the user's credentials for the route's
+// cluster, with the route's settings as they are now, and logs in with
+// them. Each login looks the secret up again, so that a password rotated in
+// the store serves the next re-authentication.
+func (s *session) clusterLogin(user string) error {
 	a := s.swap
+	if !a.current(s.route) {
+		return errors.New("the route no longer swaps credentials")
+	}
 	if a.mechanism == "" {
 		return nil
 	}
@@ -232,18 +248,17 @@ func (s *session) firstLogin(user string) error {
 	if err != nil {
 		return fmt.Errorf("secret store %s: %w", a.storeName, err)
 	}
-	a.cred = a.template.Fill(cred)
-	return s.login()
+	return s.login(a.template.Fill(cred))
 }
 
 // login authenticates the connection to the cluster with the user's
 // credentials, with requests the gateway sends itself and whose responses
 // it consumes. On an authenticated connection this is a re-authentication
 // (KIP-368), which the broker allows once it gave the session a lifetime.
-func (s *session) login() (err error) {
+func (s *session) login(cred auth.Credential) (err error) {
 	a := s.swap
 	defer func() { s.route.metrics.clusterLogin(a.user != "", err == nil) }()
-	mech := a.cred.Mechanism(a.mechanism)
+	mech := cred.Mechanism(a.mechanism)
 	hs := kmsg.NewPtrSASLHandshakeRequest()
 	hs.Version = 1
 	hs.Mechanism = mech.Name()
@@ -258,7 +273,7 @@ func (s *session) login() (err error) {
 	defer cancel()
 	sess, msg, err := mech.Authenticate(ctx, s.upstream.RemoteAddr().String())
 	if err != nil {
-		return err
+		return fmt.Errorf("%s login to the cluster: %w", mech.Name(), err)
 	}
 	for {
 		req := kmsg.NewPtrSASLAuthenticateRequest()
@@ -277,7 +292,7 @@ func (s *session) login() (err error) {
 		}
 		done, next, err := sess.Challenge(resp.SASLAuthBytes)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s login to the cluster: %w", mech.Name(), err)
 		}
 		if done {
 			a.reauthAt = time.Time{}
@@ -290,8 +305,19 @@ func (s *session) login() (err error) {
 	}
 }
 
-// roundTripTimeout bounds one of the gateway's own requests to the cluster.
-const roundTripTimeout = 10 * time.Second
+// roundTripTimeout bounds the cluster's answer to one of the gateway's own
+// requests, counted from when the request is the oldest in flight: the
+// client's requests ahead of it may rightly take longer (a JoinGroup waits
+// for the whole group), and are bounded by queueTimeout instead. A var for
+// tests.
+var roundTripTimeout = 10 * time.Second
+
+// queueTimeout bounds how long the gateway's own request waits behind the
+// client's requests sent before it: a JoinGroup can wait for the group's
+// rebalance timeout, 5 minutes by default in Java clients (the poll
+// interval). The request loop reads nothing from the client meanwhile, so
+// the bound also frees a connection whose cluster stopped answering.
+const queueTimeout = 5*time.Minute + 30*time.Second
 
 var formatter = kmsg.NewRequestFormatter(kmsg.FormatterClientID("turnout-gateway"))
 
@@ -303,18 +329,15 @@ func (s *session) roundTrip(req kmsg.Request) (kmsg.Response, error) {
 	ch := make(chan []byte, 1)
 	p := inflight{key: req.Key(), version: req.GetVersion(), correlationID: a.nextID, start: time.Now(), internal: ch}
 	if !s.enqueue(p) {
-		return nil, errors.New("connection to the cluster closed")
+		return nil, errClusterClosed
 	}
+	seq := s.enqueued // the request's place in line
 	if _, err := s.upw.Write(formatter.AppendRequest(nil, req, a.nextID)); err != nil || !s.flushUpstream() {
-		return nil, errors.New("connection to the cluster closed")
+		return nil, errClusterClosed
 	}
-	var frame []byte
-	select {
-	case frame = <-ch:
-	case <-s.respDone:
-		return nil, errors.New("connection to the cluster closed")
-	case <-time.After(roundTripTimeout):
-		return nil, fmt.Errorf("no answer to %s within %v", kmsg.NameForKey(req.Key()), roundTripTimeout)
+	frame, err := s.await(ch, seq, kmsg.NameForKey(req.Key()))
+	if err != nil {
+		return nil, err
 	}
 	resp := req.ResponseKind()
 	off, err := wire.ResponseBodyOffset(frame, req.Key(), req.GetVersion())
@@ -325,6 +348,39 @@ func (s *session) roundTrip(req kmsg.Request) (kmsg.Response, error) {
 		return nil, fmt.Errorf("decoding %s response: %w", kmsg.NameForKey(req.Key()), err)
 	}
 	return resp, nil
+}
+
+// errClusterClosed is every failure of the gateway's own request because
+// the connection to the cluster ended.
+var errClusterClosed = errors.New("connection to the cluster closed")
+
+// await waits for the response to the gateway's own request, the seq-th
+// entry queued: roundTripTimeout from when every request ahead of it is
+// answered, and no more than queueTimeout before that.
+func (s *session) await(ch <-chan []byte, seq uint64, name string) ([]byte, error) {
+	queued := time.NewTimer(queueTimeout)
+	defer queued.Stop()
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	pollC := poll.C
+	var deadline <-chan time.Time
+	for {
+		if deadline == nil && s.answered.Load() >= seq-1 {
+			deadline, pollC = time.After(roundTripTimeout), nil
+			queued.Stop()
+		}
+		select {
+		case frame := <-ch:
+			return frame, nil
+		case <-s.respDone:
+			return nil, errClusterClosed
+		case <-deadline:
+			return nil, fmt.Errorf("no answer to %s within %v", name, roundTripTimeout)
+		case <-queued.C:
+			return nil, fmt.Errorf("no answer to %s: the client's requests ahead of it were not answered within %v", name, queueTimeout)
+		case <-pollC:
+		}
+	}
 }
 
 // readRequest decodes a request frame's body.

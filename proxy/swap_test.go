@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -21,6 +23,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/turnout/turnout/proxy"
 )
 
 // The secrets of the swap tests; none may show in the gateway's logs,
@@ -29,9 +33,11 @@ const (
 	alicePass = "alice-gateway-pw" // alice's password at the gateway
 	aliceOne  = "alice-on-one-pw"  // her password on cluster 1, as alice1
 	aliceTwo  = "alice-on-two-pw"  // on cluster 2, as alice2
+	// aliceRotated replaces aliceOne in TestSwapRotatedClusterPassword.
+	aliceRotated = "alice-on-one-rotated-pw"
 )
 
-var swapSecrets = []string{alicePass, aliceOne, aliceTwo, "carol-gateway-pw", "turnout-pw"}
+var swapSecrets = []string{alicePass, aliceOne, aliceTwo, aliceRotated, "carol-gateway-pw", "turnout-pw"}
 
 // newSwapBed is a bed whose clusters require SCRAM-SHA-512, each with its
 // own login for alice, and whose route swaps credentials: clients log in to
@@ -76,8 +82,118 @@ func newSwapBed(t *testing.T, clientAuth string, reauth time.Duration) (*bed, *l
 		gateway: fmt.Sprintf("  secretStores:\n    - name: files\n      provider:\n        type: FILE\n        config:\n          path: %s\n",
 			filepath.Join(dir, "secrets")),
 		log: logs,
+		dir: dir,
 	})
 	return b, logs
+}
+
+// writeSwapFile replaces a file of the swap bed's, such as users.conf or
+// secrets/kafka1-domain/alice.
+func (b *bed) writeSwapFile(name, text string) {
+	b.t.Helper()
+	if err := os.WriteFile(filepath.Join(b.setup.dir, name), []byte(text), 0o600); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// rawConn speaks Kafka to the gateway one request at a time, as no client
+// library lets a test: a re-authentication when the test says, requests
+// written back to back.
+type rawConn struct {
+	t    *testing.T
+	c    net.Conn
+	next int32
+}
+
+func (b *bed) rawConn() *rawConn {
+	b.t.Helper()
+	c, err := net.Dial("tcp", b.endpoint())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() { c.Close() })
+	return &rawConn{t: b.t, c: c}
+}
+
+// frame encodes a request with the next correlation id.
+func (r *rawConn) frame(req kmsg.Request) []byte {
+	r.next++
+	return kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw")).AppendRequest(nil, req, r.next)
+}
+
+func (r *rawConn) write(frames ...[]byte) {
+	r.t.Helper()
+	var all []byte
+	for _, f := range frames {
+		all = append(all, f...)
+	}
+	if _, err := r.c.Write(all); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// read decodes the next response into resp, whose version must be the
+// request's; it fails the test if the gateway closed the connection.
+func (r *rawConn) read(resp kmsg.Response) {
+	r.t.Helper()
+	r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	size := make([]byte, 4)
+	if _, err := io.ReadFull(r.c, size); err != nil {
+		r.t.Fatalf("reading the %s response: %v", kmsg.NameForKey(resp.Key()), err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size))
+	if _, err := io.ReadFull(r.c, body); err != nil {
+		r.t.Fatalf("reading the %s response: %v", kmsg.NameForKey(resp.Key()), err)
+	}
+	off := 4 // correlation id
+	if resp.IsFlexible() && resp.Key() != 18 {
+		off++ // no header tags
+	}
+	if err := resp.ReadFrom(body[off:]); err != nil {
+		r.t.Fatalf("decoding the %s response: %v", kmsg.NameForKey(resp.Key()), err)
+	}
+}
+
+// plainLogin authenticates with PLAIN and returns the SaslAuthenticate
+// response's error code.
+func (r *rawConn) plainLogin(user, pass string) int16 {
+	r.t.Helper()
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version = 1
+	hs.Mechanism = "PLAIN"
+	r.write(r.frame(hs))
+	hsResp := kmsg.NewPtrSASLHandshakeResponse()
+	hsResp.Version = 1
+	r.read(hsResp)
+	if hsResp.ErrorCode != 0 {
+		r.t.Fatalf("SaslHandshake: %v", kerr.ErrorForCode(hsResp.ErrorCode))
+	}
+	au := kmsg.NewPtrSASLAuthenticateRequest()
+	au.Version = 1
+	au.SASLAuthBytes = []byte("\x00" + user + "\x00" + pass)
+	r.write(r.frame(au))
+	auResp := kmsg.NewPtrSASLAuthenticateResponse()
+	auResp.Version = 1
+	r.read(auResp)
+	return auResp.ErrorCode
+}
+
+// metadata asks for the topic's metadata and fails the test unless it is
+// answered.
+func (r *rawConn) metadata() {
+	r.t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = 9
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	r.write(r.frame(req))
+	resp := kmsg.NewPtrMetadataResponse()
+	resp.Version = 9
+	r.read(resp)
+	if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
+		r.t.Fatalf("Metadata answered %+v", resp.Topics)
+	}
 }
 
 func produceOne(ctx context.Context, cl *kgo.Client, value string) error {
@@ -288,5 +404,173 @@ func TestPassthroughSASL(t *testing.T) {
 	resp := kmsg.NewPtrSASLHandshakeResponse()
 	if err := resp.ReadFrom(frame[8:]); err != nil || resp.ErrorCode != kerr.UnsupportedVersion.Code {
 		t.Fatalf("SaslHandshake v0 answered %+v, %v; want UNSUPPORTED_VERSION", resp, err)
+	}
+}
+
+// TestSwapReauthAfterRestart: a restart that keeps the route reads its
+// users file again, and a live connection's next re-authentication goes by
+// it: alice, removed from the file, is refused on a connection she logged
+// in on before.
+func TestSwapReauthAfterRestart(t *testing.T) {
+	b, logs := newSwapBed(t, "              mechanism: PLAIN\n", 0)
+	c := b.rawConn()
+	if code := c.plainLogin("alice", alicePass); code != 0 {
+		t.Fatalf("alice's first login: %v", kerr.ErrorForCode(code))
+	}
+	c.metadata()
+	// Re-authenticating with the file unchanged is accepted.
+	if code := c.plainLogin("alice", alicePass); code != 0 {
+		t.Fatalf("alice's re-authentication: %v", kerr.ErrorForCode(code))
+	}
+	c.metadata()
+	b.writeSwapFile("users.conf", "KafkaServer {\n  org.apache.kafka.common.security.plain.PlainLoginModule required\n"+
+		"  user_carol=\"carol-gateway-pw\";\n};\n")
+	if code, st := b.restart(); code != http.StatusOK {
+		t.Fatalf("restart answered %d %+v", code, st)
+	}
+	if code := c.plainLogin("alice", alicePass); code != kerr.SaslAuthenticationFailed.Code {
+		t.Fatalf("alice re-authenticated after her removal from the users file: %v", kerr.ErrorForCode(code))
+	}
+	b.assertNoSecrets(logs)
+}
+
+// TestSwapRotatedClusterPassword: alice's password on cluster 1 changes,
+// in the store and on the cluster; the gateway's next login again looks the
+// secret up, and the producer's connections carry on.
+func TestSwapRotatedClusterPassword(t *testing.T) {
+	b, logs := newSwapBed(t, "", time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := b.client(kgo.SASL(scram.Auth{User: "alice", Pass: alicePass}.AsSha512Mechanism()), kgo.ProducerLinger(0))
+	if err := produceOne(ctx, cl, "before"); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := kgo.NewClient(kgo.SeedBrokers(b.clusters[0].ListenAddrs()...),
+		kgo.SASL(scram.Auth{User: "turnout", Pass: "turnout-pw"}.AsSha512Mechanism()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	b.writeSwapFile("secrets/kafka1-domain/alice", "alice1:"+aliceRotated+"\n")
+	res, err := kadm.NewClient(admin).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{
+		User: "alice1", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: aliceRotated}})
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatalf("rotating alice1's password on cluster 1: %v", err)
+	}
+	before := b.counter("turnout_gateway_cluster_logins_total", "kind", "again", "outcome", "ok")
+	for i := range 30 {
+		if err := produceOne(ctx, cl, fmt.Sprint(i)); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := b.counter("turnout_gateway_cluster_logins_total", "kind", "again", "outcome", "ok"); n < before+2 {
+		t.Errorf("the gateway logged in again %v times in 3 s of 1 s sessions after the rotation, want at least 2", n-before)
+	}
+	if n := b.counter("turnout_gateway_cluster_logins_total", "kind", "again", "outcome", "failed"); n != 0 {
+		t.Errorf("%v of the gateway's logins again failed after the rotation; they closed the producer's connections", n)
+	}
+	b.assertNoSecrets(logs)
+}
+
+// TestSwapApiVersionsThenHandshake: a client that sends ApiVersions and
+// SaslHandshake back to back, without waiting, gets both answers, and the
+// cluster sees its one ApiVersions before the login and no stand-in (a
+// second ApiVersions, on which Kafka closes the connection).
+func TestSwapApiVersionsThenHandshake(t *testing.T) {
+	b, _ := newSwapBed(t, "              mechanism: PLAIN\n", 0)
+	var clients, standIns atomic.Int32
+	b.clusters[0].ControlKey(18, func(req kmsg.Request) (kmsg.Response, error, bool) {
+		switch r := req.(*kmsg.ApiVersionsRequest); {
+		case r.Version == 0:
+			standIns.Add(1)
+		case r.ClientSoftwareName == "raw-test":
+			clients.Add(1)
+		}
+		return nil, nil, false
+	})
+	c := b.rawConn()
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.Version = 3
+	av.ClientSoftwareName, av.ClientSoftwareVersion = "raw-test", "1"
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version = 1
+	hs.Mechanism = "PLAIN"
+	c.write(c.frame(av), c.frame(hs))
+	avResp := kmsg.NewPtrApiVersionsResponse()
+	avResp.Version = 3
+	c.read(avResp)
+	hsResp := kmsg.NewPtrSASLHandshakeResponse()
+	hsResp.Version = 1
+	c.read(hsResp)
+	if avResp.ErrorCode != 0 || hsResp.ErrorCode != 0 {
+		t.Fatalf("ApiVersions %v, SaslHandshake %v", kerr.ErrorForCode(avResp.ErrorCode), kerr.ErrorForCode(hsResp.ErrorCode))
+	}
+	au := kmsg.NewPtrSASLAuthenticateRequest()
+	au.Version = 1
+	au.SASLAuthBytes = []byte("\x00alice\x00" + alicePass)
+	c.write(c.frame(au))
+	auResp := kmsg.NewPtrSASLAuthenticateResponse()
+	auResp.Version = 1
+	c.read(auResp)
+	if auResp.ErrorCode != 0 {
+		t.Fatalf("SaslAuthenticate: %v", kerr.ErrorForCode(auResp.ErrorCode))
+	}
+	c.metadata()
+	if n, m := clients.Load(), standIns.Load(); n != 1 || m != 0 {
+		t.Fatalf("the cluster saw %d of the client's ApiVersions and %d stand-ins; want 1 and 0", n, m)
+	}
+}
+
+// TestSwapLoginBehindSlowRequest: the gateway's login again waits behind a
+// client request the cluster takes long to answer, longer than the bound on
+// the gateway's own requests, and the connection carries on: the bound
+// counts from when the login is the oldest request in flight.
+func TestSwapLoginBehindSlowRequest(t *testing.T) {
+	t.Cleanup(proxy.SetRoundTripTimeout(300 * time.Millisecond))
+	b, _ := newSwapBed(t, "", time.Second)
+	var slept atomic.Bool
+	b.clusters[0].ControlKey(2, func(kmsg.Request) (kmsg.Response, error, bool) {
+		if !slept.Swap(true) {
+			b.clusters[0].SleepControl(func() { time.Sleep(1500 * time.Millisecond) })
+		}
+		return nil, nil, false
+	})
+	c := b.rawConn()
+	if code := c.plainLogin("alice", alicePass); code != 0 {
+		t.Fatalf("alice's login: %v", kerr.ErrorForCode(code))
+	}
+	// The cluster's session lasts 1 s: the gateway logs in again on the
+	// first request after 0.85 s, which the slow ListOffsets precedes.
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lo.Version = 4
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = topic
+	lp := kmsg.NewListOffsetsRequestTopicPartition()
+	lp.Timestamp = -1
+	lt.Partitions = append(lt.Partitions, lp)
+	lo.Topics = append(lo.Topics, lt)
+	c.write(c.frame(lo))
+	time.Sleep(time.Second)
+	md := kmsg.NewPtrMetadataRequest()
+	md.Version = 9
+	c.write(c.frame(md)) // after 0.85 s: the gateway logs in again first
+	loResp := kmsg.NewPtrListOffsetsResponse()
+	loResp.Version = 4
+	c.read(loResp)
+	mdResp := kmsg.NewPtrMetadataResponse()
+	mdResp.Version = 9
+	c.read(mdResp)
+	if len(loResp.Topics) != 1 || len(mdResp.Brokers) == 0 {
+		t.Fatalf("ListOffsets answered %+v, Metadata %+v", loResp, mdResp)
+	}
+	if !slept.Load() {
+		t.Fatal("the cluster never saw the ListOffsets")
+	}
+	if n := b.counter("turnout_gateway_cluster_logins_total", "kind", "again", "outcome", "ok"); n != 1 {
+		t.Fatalf("the gateway logged in again %v times, want 1", n)
 	}
 }

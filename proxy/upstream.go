@@ -6,10 +6,8 @@ import (
 	"net"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/turnout/turnout/proxy/auth"
 	"github.com/turnout/turnout/proxy/config"
 	"github.com/turnout/turnout/proxy/tlsconf"
 )
@@ -66,8 +64,8 @@ func clientOpts(hosts []string, tc *tls.Config, id *config.SASL, dial DialFunc) 
 	case tc != nil:
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
-	if m := saslMechanism(id); m != nil {
-		opts = append(opts, kgo.SASL(m))
+	if id != nil {
+		opts = append(opts, kgo.SASL(auth.Credential{User: id.Username, Password: id.Password.Secret()}.Mechanism(id.Mechanism)))
 	}
 	return opts
 }
@@ -89,21 +87,6 @@ func dialTLS(ctx context.Context, dial DialFunc, network, addr string, tc *tls.C
 		return nil, err
 	}
 	return c, nil
-}
-
-func saslMechanism(id *config.SASL) sasl.Mechanism {
-	if id == nil {
-		return nil
-	}
-	switch id.Mechanism {
-	case "PLAIN":
-		return plain.Auth{User: id.Username, Pass: id.Password.Secret()}.AsMechanism()
-	case "SCRAM-SHA-256":
-		return scram.Auth{User: id.Username, Pass: id.Password.Secret()}.AsSha256Mechanism()
-	case "SCRAM-SHA-512":
-		return scram.Auth{User: id.Username, Pass: id.Password.Secret()}.AsSha512Mechanism()
-	}
-	return nil // config validation allows no other
 }
 
 // sameUpstream says whether two bootstrap servers' TLS and SASL settings

@@ -9,6 +9,8 @@ import (
 	"testing"
 )
 
+var allMechanisms = []string{Plain, ScramSHA256, ScramSHA512}
+
 func TestJAASOptions(t *testing.T) {
 	opts, err := jaasOptions("// users\nKafkaServer {\n  org.apache.kafka.common.security.plain.PlainLoginModule required\n" +
 		"  username=\"admin\" /* the broker's own */ password=\"a\\\"b\"\n  user_alice=\"x=y;z\";\n};\n")
@@ -41,7 +43,7 @@ func FuzzJAASOptions(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if u, err := newUsers(opts, Mechanisms); err == nil {
+		if u, err := newUsers(opts, allMechanisms); err == nil {
 			for name := range u.passwords {
 				if name == "" {
 					t.Fatal("a user without a name")
@@ -54,7 +56,7 @@ func FuzzJAASOptions(f *testing.F) {
 // The same users serve PLAIN and both SCRAM mechanisms; every failure is
 // the same error, which names no password.
 func TestExchange(t *testing.T) {
-	u, err := newUsers([][2]string{{"user_alice", "pw"}}, Mechanisms)
+	u, err := newUsers([][2]string{{"user_alice", "pw"}}, allMechanisms)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,8 +107,8 @@ func TestStores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("SEC_ONE_ALICE", "alice1:e1")
-	t.Setenv("SEC_ALICE", "alice:e")
+	t.Setenv("SEC_ONE__alice", "alice1:e1")
+	t.Setenv("SEC_alice", "alice:e")
 	es, _ := NewStore("ENV", "", "SEC_", "")
 	for _, tc := range []struct {
 		st           Store
@@ -132,5 +134,55 @@ func TestStores(t *testing.T) {
 	}
 	if _, err := NewStore("VAULT", "", "", ""); err == nil {
 		t.Error("a Vault store was made")
+	}
+}
+
+// TestEnvStoreCollisions: no user reads another's variable, however its
+// name is made; a name that could is refused with an error naming no
+// secret.
+func TestEnvStoreCollisions(t *testing.T) {
+	t.Setenv("TURNOUT_KAFKA1_DOMAIN__alice", "alice1:one-secret")
+	t.Setenv("TURNOUT_alice", "alice:shared-secret")
+	t.Setenv("TURNOUT_KAFKA1_DOMAIN__Bob_2", "bob1:bob-secret")
+	t.Setenv("TURNOUT_KAFKA1_DOMAIN_ALICE", "mallory:mallory-secret")
+	es, _ := NewStore("ENV", "", "TURNOUT_", "")
+	for _, tc := range []struct {
+		domain, user string
+		want         Credential
+		err          error
+	}{
+		// Ordinary names.
+		{"kafka1-domain", "alice", Credential{"alice1", "one-secret"}, nil},
+		{"kafka2-domain", "alice", Credential{"alice", "shared-secret"}, nil},
+		{"kafka1-domain", "Bob_2", Credential{"bob1", "bob-secret"}, nil},
+		{"kafka1-domain", "bob_2", Credential{}, ErrNoSecret}, // case is kept
+		{"kafka1-domain", "ALICE", Credential{}, ErrNoSecret},
+		// A user named like alice's domain variable reads only its own.
+		{"kafka2-domain", "KAFKA1_DOMAIN_ALICE", Credential{"mallory", "mallory-secret"}, nil},
+		{"kafka1-domain", "KAFKA1_DOMAIN_ALICE", Credential{"mallory", "mallory-secret"}, nil},
+		// Names that would map onto another's variable are refused.
+		{"kafka2-domain", "KAFKA1_DOMAIN__alice", Credential{}, ErrBadUser},
+		{"kafka2-domain", "kafka1-domain.alice", Credential{}, ErrBadUser},
+		{"kafka2-domain", "kafka1-domain_alice", Credential{}, ErrBadUser},
+		{"kafka1-domain", "alice.", Credential{}, ErrBadUser},
+		{"kafka1-domain", "_alice", Credential{}, ErrBadUser},
+		{"kafka1", "DOMAIN__alice", Credential{}, ErrBadUser},
+		{"kafka1-domain", "al ice", Credential{}, ErrBadUser},
+		{"kafka1-domain", "", Credential{}, ErrBadUser},
+		{"kafka1-domain", "élise", Credential{}, ErrBadUser},
+	} {
+		got, err := es.Lookup(tc.domain, tc.user)
+		if got != tc.want || !errors.Is(err, tc.err) {
+			t.Errorf("%s/%q: %+v, %v; want %+v, %v", tc.domain, tc.user, got, err, tc.want, tc.err)
+		}
+		for _, secret := range []string{"one-secret", "shared-secret", "bob-secret", "mallory-secret"} {
+			if err != nil && strings.Contains(err.Error(), secret) {
+				t.Errorf("%s/%q: the error names a secret: %v", tc.domain, tc.user, err)
+			}
+		}
+	}
+	names, err := EnvNames("P_", "kafka1.domain-x", "alice")
+	if err != nil || len(names) != 2 || names[0] != "P_KAFKA1_DOMAIN_X__alice" || names[1] != "P_alice" {
+		t.Errorf("EnvNames: %q, %v", names, err)
 	}
 }

@@ -17,7 +17,10 @@ type Credential struct {
 	User, Password string
 }
 
-// Mechanism builds the client side of a SASL mechanism with the credential.
+// Mechanism builds the client side of a SASL mechanism with the credential:
+// PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, as configuration validation
+// spells them; PLAIN for any other name, which validation lets through none
+// of.
 func (c Credential) Mechanism(name string) sasl.Mechanism {
 	switch name {
 	case ScramSHA256:
@@ -47,9 +50,8 @@ const (
 	// FileStore is a directory: DIR/DOMAIN/PREFIXUSER or DIR/PREFIXUSER,
 	// one file per secret.
 	FileStore = "FILE"
-	// EnvStore is environment variables: PREFIX+DOMAIN_USER or
-	// PREFIX+USER, upper-cased, with every character other than a letter,
-	// digit or underscore replaced by an underscore.
+	// EnvStore is environment variables: PREFIX+DOMAIN+"__"+USER or
+	// PREFIX+USER (see EnvNames).
 	EnvStore = "ENV"
 )
 
@@ -102,7 +104,11 @@ func (s fileStore) Lookup(domain, user string) (Credential, error) {
 type envStore struct{ prefix, sep string }
 
 func (s envStore) Lookup(domain, user string) (Credential, error) {
-	for _, name := range []string{EnvName(s.prefix, domain+"_"+user), EnvName(s.prefix, user)} {
+	names, err := EnvNames(s.prefix, domain, user)
+	if err != nil {
+		return Credential{}, err
+	}
+	for _, name := range names {
 		if v, ok := os.LookupEnv(name); ok {
 			return split(v, s.sep, user, domain)
 		}
@@ -110,8 +116,41 @@ func (s envStore) Lookup(domain, user string) (Credential, error) {
 	return Credential{}, ErrNoSecret
 }
 
-// EnvName is the environment variable an env store reads for a key.
-func EnvName(prefix, key string) string {
+// EnvNames are the environment variables an env store reads for a user on
+// a domain, in order: PREFIX+DOMAIN+"__"+USER, then PREFIX+USER. The prefix
+// is used as written; the domain is upper-cased, with every character other
+// than a letter, digit or underscore made an underscore; the user is used
+// as written (case kept), and only if it is made of letters, digits and
+// underscores, does not start with an underscore and holds no "__".
+//
+// So no two users share a variable: the user follows the last "__" of a
+// domain's variable, and a shared variable, holding no "__" after the
+// prefix, is no domain's. A user name that does not fit is refused rather
+// than mapped, as mapping would let "kafka1-domain.alice" or
+// "KAFKA1_DOMAIN__alice" read alice's secret.
+func EnvNames(prefix, domain, user string) ([]string, error) {
+	if !envUser(user) {
+		return nil, fmt.Errorf("%w: user name %q cannot be looked up in an ENV secret store, which takes only letters, digits and single underscores, not first", ErrBadUser, user)
+	}
+	return []string{prefix + envDomain(domain) + "__" + user, prefix + user}, nil
+}
+
+// ErrBadUser says a user name cannot be looked up in a store.
+var ErrBadUser = errors.New("user name not usable in the secret store")
+
+func envUser(user string) bool {
+	if user == "" || user[0] == '_' || strings.Contains(user, "__") {
+		return false
+	}
+	for _, r := range user {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func envDomain(domain string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_':
@@ -120,7 +159,7 @@ func EnvName(prefix, key string) string {
 			return r - 'a' + 'A'
 		}
 		return '_'
-	}, prefix+key)
+	}, domain)
 }
 
 func split(v, sep, user, domain string) (Credential, error) {

@@ -19,9 +19,6 @@ const (
 	ScramSHA512 = "SCRAM-SHA-512"
 )
 
-// Mechanisms lists the mechanisms the gateway can serve and use.
-var Mechanisms = []string{Plain, ScramSHA256, ScramSHA512}
-
 // ErrFailed is every failed client authentication, whatever the cause, so
 // that a client cannot tell an unknown user from a wrong password.
 var ErrFailed = errors.New("authentication failed: invalid username or password")

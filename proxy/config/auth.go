@@ -5,11 +5,20 @@ import (
 	"strings"
 )
 
-// The SASL mechanisms the gateway serves and uses.
-var (
-	clientMechanisms  = map[string][]string{"": {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}, "PLAIN": {"PLAIN"}, "SCRAM": {"SCRAM-SHA-256", "SCRAM-SHA-512"}, "SCRAM-SHA-256": {"SCRAM-SHA-256"}, "SCRAM-SHA-512": {"SCRAM-SHA-512"}}
-	clusterMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
-)
+// The SASL mechanisms the gateway serves to clients of a route with auth
+// swap, by the name configured (SCRAM is both).
+var clientMechanisms = map[string][]string{"": {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}, "PLAIN": {"PLAIN"}, "SCRAM": {"SCRAM-SHA-256", "SCRAM-SHA-512"}, "SCRAM-SHA-256": {"SCRAM-SHA-256"}, "SCRAM-SHA-512": {"SCRAM-SHA-512"}}
+
+// saslMechanism is the mechanism a name in any case stands for, as the
+// gateway uses it to log in to a cluster: PLAIN, SCRAM-SHA-256 or
+// SCRAM-SHA-512; false for any other name.
+func saslMechanism(name string) (string, bool) {
+	switch m := strings.ToUpper(name); m {
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		return m, true
+	}
+	return "", false
+}
 
 // ClientMechanisms are the mechanisms clients may use on a route with auth
 // swap.
@@ -63,13 +72,9 @@ func (p *parser) validateAuth(g *Gateway, s *Security, path string) {
 		p.Errorf(path+".secretStore", "no secret store named %q (known: %s)", sc.SecretStore, storeNames(g))
 	}
 	if cs := sc.ClusterAuth.SASL; cs != nil {
-		found := false
-		for _, m := range clusterMechanisms {
-			if strings.EqualFold(cs.Mechanism, m) {
-				cs.Mechanism, found = m, true
-			}
-		}
-		if !found {
+		if m, ok := saslMechanism(cs.Mechanism); ok {
+			cs.Mechanism = m
+		} else {
 			p.Errorf(path+".clusterAuth.sasl.mechanism", "mechanism %q is not supported; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", cs.Mechanism)
 		}
 	}

@@ -295,12 +295,11 @@ func (p *parser) validatePassword(pw *Password, path string) {
 }
 
 func (p *parser) validateSASL(s *SASL, path string) {
-	switch m := strings.ToUpper(s.Mechanism); m {
-	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	if m, ok := saslMechanism(s.Mechanism); ok {
 		s.Mechanism = m
-	case "":
+	} else if s.Mechanism == "" {
 		p.Errorf(path+".mechanism", "missing; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
-	default:
+	} else {
 		p.Errorf(path+".mechanism", "unknown mechanism %q; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.Mechanism)
 	}
 	if s.Username == "" {
