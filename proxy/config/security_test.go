@@ -299,3 +299,36 @@ func TestHostStrategy(t *testing.T) {
 		t.Fatal("port strategy from its short form")
 	}
 }
+
+// A password written as a bare string, where {file|value} is wanted, must
+// not be quoted back: the error reaches turnout validate, the gateway's and
+// the agents' logs and the reply to POST /restart.
+func TestSecretNotInErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, route, sasl string
+		line              int
+		want, secret      string
+	}{
+		{"sasl password", "keystore: {type: PEM, location: k.pem}\n",
+			"sasl: {mechanism: PLAIN, username: turnout, password: hunter2}", 7,
+			"sasl.password: want a mapping, got a string (not shown)", "hunter2"},
+		{"keystore password", "keystore: {type: PKCS12, location: k.p12, password: changeit}\n", "", 18,
+			"routes[0].security.ssl.keystore.password: want a mapping, got a string (not shown)", "changeit"},
+		{"key password", "keystore: {location: k.jks, password: {value: x}, keyPassword: 123456}\n", "", 18,
+			"keystore.keyPassword: want a mapping, got a number (not shown)", "123456"},
+		{"password value", "keystore: {type: PKCS12, location: k.p12, password: {value: [opensesame]}}\n", "", 18,
+			"keystore.password.value: want a string, got a list", "opensesame"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := strings.NewReplacer("%[1]s", indent(tc.route, 8), "%[2]s", indent("{}", 12), "%[3]s", indent("type: port", 6)).Replace(secured)
+			if tc.sasl != "" {
+				data = strings.Replace(data, "sasl: {mechanism: scram-sha-512, username: turnout, password: {value: pw}}", tc.sasl, 1)
+			}
+			_, err := Parse("gw.yaml", []byte(data))
+			checkError(t, err, tc.line, tc.want)
+			if strings.Contains(err.Error(), tc.secret) {
+				t.Errorf("the error shows the password:\n%v", err)
+			}
+		})
+	}
+}
