@@ -170,9 +170,15 @@ func NewClient(tokenFile, caFile string) (*http.Client, error) {
 		rt = bearer{token: token, next: tr}
 	}
 	// No client timeout: a failover call waits for its outcome, and the
-	// callers bound every call with a context.
-	return &http.Client{Transport: rt}, nil
+	// callers bound every call with a context. No redirects either: the
+	// token goes to every request the transport sends, so following a
+	// 307 or 308 would hand it, and the request's body, to whatever host
+	// the answer names. No Turnout server redirects; a redirect comes back
+	// to the caller as the answer it is.
+	return &http.Client{Transport: rt, CheckRedirect: noRedirects}, nil
 }
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 type bearer struct {
 	token string
