@@ -332,3 +332,57 @@ func TestSecretNotInErrors(t *testing.T) {
 		})
 	}
 }
+
+// The agents read the file too, on hosts that need not hold the gateway's
+// private key: LoadClusters reads the bootstrap servers' stores and the
+// routes' truststores, never a route's keystore.
+func TestLoadClustersSkipsRouteKeystores(t *testing.T) {
+	c := writeCerts(t)
+	f := c.server
+	route := "keystore: {type: PKCS12, location: missing.p12, password: {file: missing-password}}\n" +
+		"truststore: {type: PEM, location: " + f.CA + "}\nclientAuth: requested\n"
+	server := "keystore: {type: PEM, location: " + c.pem + "}\ntruststore: {type: PEM, location: " + f.CA + "}\n"
+	if _, err := loadSecured(t, c.dir, route, server, ""); err == nil || !strings.Contains(err.Error(), "missing-password") {
+		t.Fatalf("Load: %v; want the gateway side to need the route's keystore password", err)
+	}
+	path := filepath.Join(c.dir, "gw.yaml") // as loadSecured wrote it
+	g, err := LoadClusters(path)
+	if err != nil {
+		t.Fatalf("LoadClusters: %v", err)
+	}
+	b := g.StreamingDomains[0].KafkaCluster.BootstrapServers[0]
+	if cli := b.SSL.TLS(); cli == nil || len(cli.Certificates) != 1 || cli.RootCAs == nil {
+		t.Errorf("bootstrap server TLS %+v", cli)
+	}
+	if b.SASL.Password.Secret() != "pw" {
+		t.Errorf("sasl password %q", b.SASL.Password.Secret())
+	}
+	s := g.Routes[0].Security.SSL
+	if ks, ts := s.Stores(); ks != nil || ts == nil || ts.Location != f.CA {
+		t.Errorf("route stores %+v, %+v; want the truststore alone", ks, ts)
+	}
+	if s.TLS() != nil {
+		t.Error("the route has a listener TLS configuration without its keystore")
+	}
+
+	// A missing route truststore is still an error: the agents' check
+	// through the route trusts it.
+	data := mustRead(t, path)
+	i := strings.LastIndex(data, f.CA) // the route's comes after the bootstrap server's
+	data = data[:i] + "nope.pem" + data[i+len(f.CA):]
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadClusters(path); err == nil || !strings.Contains(err.Error(), "routes[0].security.ssl.truststore.location") {
+		t.Errorf("LoadClusters with a missing route truststore: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
