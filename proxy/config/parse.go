@@ -98,6 +98,7 @@ func (p *parser) parse() *Gateway {
 		return nil
 	}
 	p.validate(g)
+	p.resolvePaths(g)
 	if p.load && !p.Failed() {
 		p.loadSecurity(g)
 	}

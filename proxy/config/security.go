@@ -129,6 +129,35 @@ func (p *parser) readPassword(pw *Password, path string) bool {
 	return true
 }
 
+// resolvePaths makes the paths of the files read elsewhere than here (the
+// swap users files, cluster login templates and FILE secret stores, the
+// admin token and TLS files) relative to the configuration file's
+// directory, as the stores' and password files' are, rather than to the
+// working directory of whoever reads them.
+func (p *parser) resolvePaths(g *Gateway) {
+	for i := range g.SecretStores {
+		if c := &g.SecretStores[i].Provider; strings.EqualFold(c.Type, "FILE") {
+			c.Config.Path = p.abs(c.Config.Path)
+		}
+	}
+	for i := range g.Routes {
+		sc := g.Routes[i].Security.SwapConfig
+		if sc == nil {
+			continue
+		}
+		if cs := sc.ClientAuth.SASL; cs != nil {
+			cs.JaasConfig.File = p.abs(cs.JaasConfig.File)
+		}
+		if cl := sc.ClusterAuth.SASL; cl != nil {
+			cl.JaasConfig.File = p.abs(cl.JaasConfig.File)
+		}
+	}
+	a := &g.Admin
+	a.TokenFile = p.abs(a.TokenFile)
+	a.TLS.CertFile = p.abs(a.TLS.CertFile)
+	a.TLS.KeyFile = p.abs(a.TLS.KeyFile)
+}
+
 // abs makes a path in the file relative to the file's directory.
 func (p *parser) abs(path string) string {
 	if path == "" || filepath.IsAbs(path) || p.dir == "" {

@@ -386,3 +386,52 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(data)
 }
+
+// Every file the configuration names is relative to the configuration
+// file's directory, not to the working directory of whoever reads it: the
+// stores and passwords (TestLoadSecurity), and the swap users files, login
+// templates and FILE secret stores, the admin token and TLS files, which
+// other packages read.
+func TestLoadRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	cfg := strings.Replace(base, "  routes:\n", `  secretStores:
+    - {name: files, provider: {type: file, config: {path: secrets, prefixPath: gw-}}}
+    - {name: env, provider: {type: ENV, config: {prefixPath: TURNOUT_}}}
+    - {name: abs, provider: {type: FILE, config: {path: /etc/turnout/secrets}}}
+  admin:
+    bindAddress: 0.0.0.0
+    tokenFile: admin/token
+    tls: {certFile: admin/cert.pem, keyFile: /etc/turnout/key.pem}
+  routes:
+`, 1) + `      security:
+        auth: swap
+        swapConfig:
+          clientAuth: {sasl: {jaasConfig: {file: users.conf}}}
+          secretStore: files
+          clusterAuth: {sasl: {mechanism: PLAIN, jaasConfig: {file: ../login.conf}}}
+`
+	path := filepath.Join(dir, "gw.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := g.Routes[0].Security.SwapConfig
+	for _, c := range []struct{ what, got, want string }{
+		{"users file", sc.ClientAuth.SASL.JaasConfig.File, filepath.Join(dir, "users.conf")},
+		{"login template", sc.ClusterAuth.SASL.JaasConfig.File, filepath.Join(filepath.Dir(dir), "login.conf")},
+		{"FILE store", g.SecretStores[0].Provider.Config.Path, filepath.Join(dir, "secrets")},
+		{"FILE store prefix", g.SecretStores[0].Provider.Config.PrefixPath, "gw-"},
+		{"ENV store prefix", g.SecretStores[1].Provider.Config.PrefixPath, "TURNOUT_"},
+		{"absolute FILE store", g.SecretStores[2].Provider.Config.Path, "/etc/turnout/secrets"},
+		{"admin token", g.Admin.TokenFile, filepath.Join(dir, "admin", "token")},
+		{"admin certificate", g.Admin.TLS.CertFile, filepath.Join(dir, "admin", "cert.pem")},
+		{"absolute admin key", g.Admin.TLS.KeyFile, "/etc/turnout/key.pem"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %q, want %q", c.what, c.got, c.want)
+		}
+	}
+}
