@@ -16,6 +16,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+
+	"github.com/turnout/turnout/internal/pemcert"
 )
 
 // ReadToken reads a bearer token file. Surrounding white space (the
@@ -142,11 +144,14 @@ func LoadCA(path string) (*x509.CertPool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the CA file: %w", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
+	certs, err := pemcert.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("CA file %s: %w", path, err)
+	}
+	if len(certs) == 0 {
 		return nil, fmt.Errorf("CA file %s holds no PEM certificate", path)
 	}
-	return pool, nil
+	return pemcert.Pool(certs), nil
 }
 
 // NewClient returns the HTTP client every control-plane caller uses: it

@@ -165,6 +165,12 @@ func TestTLS(t *testing.T) {
 	if _, err := NewClient("", files.Key); err == nil || !strings.Contains(err.Error(), "holds no PEM certificate") {
 		t.Errorf("a key as the CA file: %v", err)
 	}
+	// The CA files are read like the PEM truststores of gateway.yaml: a
+	// certificate that does not parse is an error, not left out.
+	bad := writeFile(t, t.TempDir(), "bad-ca.pem", string(ca.CertPEM())+"-----BEGIN CERTIFICATE-----\nbm90IERFUg==\n-----END CERTIFICATE-----\n")
+	if _, err := LoadCA(bad); err == nil || !strings.Contains(err.Error(), "bad certificate") {
+		t.Errorf("a CA file with a bad certificate: %v", err)
+	}
 }
 
 // A redirect must not carry the token, or the request's body, to the host
