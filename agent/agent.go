@@ -108,7 +108,7 @@ func New(cfg Config) (*Agent, error) {
 	if a.gatewayConfig == "" {
 		return nil, fmt.Errorf("%s: no gatewayConfig, and no --gateway-config given", pol.File)
 	}
-	gw, err := config.Load(a.gatewayConfig)
+	gw, err := config.LoadClusters(a.gatewayConfig)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/turnout/turnout/policy"
 	"github.com/turnout/turnout/proxy"
 	"github.com/turnout/turnout/proxy/config"
+	"github.com/turnout/turnout/proxy/tlsconf"
 )
 
 // gatewayClients makes the HTTP client for each gateway with an admin URL,
@@ -148,13 +149,22 @@ func (c adminClient) call(ctx context.Context, method, path string, body any, in
 // old cluster's id. (A Turnout gateway shows clients a route-stable id, so
 // for it this only proves the route serves; use its admin API instead.)
 func confirmThroughRoute(ctx context.Context, gwConfig, route, fromClusterID string) error {
-	cfg, err := config.Load(gwConfig)
+	cfg, err := config.LoadClusters(gwConfig)
 	if err != nil {
 		return err
 	}
 	r := cfg.Route(route)
 	if r == nil {
 		return fmt.Errorf("%s has no route %q", gwConfig, route)
+	}
+	if s := r.Security.SSL; s != nil && s.ClientAuth == tlsconf.ClientAuthRequired {
+		// The check must present a certificate the route accepts, and
+		// the file names one only in the route's own keystore: only here
+		// does an agent read the gateway's keys.
+		if cfg, err = config.Load(gwConfig); err != nil {
+			return err
+		}
+		r = cfg.Route(route)
 	}
 	opts, err := proxy.RouteOpts(cfg, r)
 	if err != nil {

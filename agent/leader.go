@@ -88,7 +88,7 @@ func (a *Agent) takeOver(ctx context.Context) error {
 		}
 		// A new group learns the route's domain and epoch from the gateway
 		// config, so that its first flip carries a newer epoch than the file.
-		cfg, err := config.Load(a.gatewayConfig)
+		cfg, err := config.LoadClusters(a.gatewayConfig)
 		if err != nil {
 			return err
 		}

@@ -58,7 +58,7 @@ routes:
 			if err := os.WriteFile(path, fmt.Appendf(nil, cfg, tc.password), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			gw, err := config.Load(path)
+			gw, err := config.LoadClusters(path)
 			if err != nil {
 				t.Fatal(err)
 			}

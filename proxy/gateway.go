@@ -336,7 +336,23 @@ func sameRoute(r *Route, cfg *config.Gateway, rc *config.Route) bool {
 	return r.Domain == rc.StreamingDomain.Name && r.Auth == rc.Security.Auth && r.BootstrapServerID == rc.StreamingDomain.BootstrapServerID &&
 		r.Epoch == rc.Epoch && r.Endpoint == rc.Endpoint && r.host == rc.AdvertisedHost() &&
 		slices.Equal(r.bootstrap, bs.Hosts()) && r.plan.Bootstrap == plan.Bootstrap && slices.Equal(r.plan.Brokers, plan.Brokers) &&
-		r.conf.BrokerIdentificationStrategy == rc.BrokerIdentificationStrategy && sameUpstream(r.upstream, bs)
+		r.conf.BrokerIdentificationStrategy == rc.BrokerIdentificationStrategy && sameUpstream(r.upstream, bs) &&
+		sameServerTLS(r.conf.Security.SSL.TLS(), rc.Security.SSL.TLS())
+}
+
+// sameServerTLS says whether a route's listeners admit clients alike under
+// two TLS configurations: TLS on or off, the same certificates, the same
+// clientAuth and the same CAs for client certificates. Connections admitted
+// under the old one are drained otherwise, as by a switch: a route that now
+// requires client certificates must not keep the clients that showed none.
+func sameServerTLS(a, b *tls.Config) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if a.ClientAuth != b.ClientAuth || (a.ClientCAs == nil) != (b.ClientCAs == nil) || a.ClientCAs != nil && !a.ClientCAs.Equal(b.ClientCAs) {
+		return false
+	}
+	return sameClientTLS(a, b) // the certificates (and RootCAs, unset on a server)
 }
 
 // drain closes every session that is not on the current route.

@@ -3,7 +3,10 @@ package proxy_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/turnout/turnout/internal/testcerts"
@@ -287,4 +291,95 @@ func TestSNIRouting(t *testing.T) {
 	if err := cl.Ping(ctx); err == nil {
 		t.Fatal("a client asking for an unknown server name was served")
 	}
+}
+
+// TestTLSRestartDrainsOnSecurityChange: a restart that changes how the
+// route's TLS admits clients (its certificate, clientAuth, the CAs it trusts
+// for client certificates) drains the connections admitted under the old
+// settings, as a switch does; one that changes nothing of it keeps them.
+func TestTLSRestartDrainsOnSecurityChange(t *testing.T) {
+	b := newTLSBed(t)
+	other := b.ca.MustLeaf(t, "gateway 2", "gw.test", "*.gw.test", "127.0.0.1")
+	otherPEM := filepath.Join(b.dir, "gw2-keystore.pem")
+	if err := os.WriteFile(otherPEM, append(other.KeyPEM(), other.ChainPEM()...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	otherKS := "keystore: {type: PEM, location: " + otherPEM + "}"
+	trust := "truststore: {type: JKS, location: " + b.gw.TrustJKS + ", password: {value: gwpass}}"
+	otherTrust := "truststore: {type: PKCS12, location: " + b.kafka.TrustP12 + ", password: {file: " + b.kafka.PasswordFile + "}}"
+
+	b.write("keystore: "+b.keystore("PKCS12"), "port")
+	gw := b.start(t)
+	addr := "127.0.0.1:" + strconv.Itoa(b.port)
+	dial := func(withCert bool) net.Conn {
+		t.Helper()
+		c, err := tls.Dial("tcp", addr, b.clientTLS(withCert))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := apiVersionsOn(c); err != nil {
+			t.Fatalf("a new connection: %v", err)
+		}
+		return c
+	}
+	restart := func(ssl string) {
+		t.Helper()
+		b.write(ssl, "port")
+		if err := gw.Restart(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := func(c net.Conn, what string) {
+		t.Helper()
+		if err := apiVersionsOn(c); err != nil {
+			t.Fatalf("%s: the connection was dropped: %v", what, err)
+		}
+	}
+	drained := func(c net.Conn, what string) {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+			t.Fatalf("%s: the connection was kept (%v)", what, err)
+		}
+	}
+
+	c := dial(false)
+	restart("keystore: " + b.keystore("PEM")) // the same certificate, another file
+	kept(c, "the same certificate from another store")
+
+	restart(otherKS)
+	drained(c, "another certificate")
+	c = dial(false)
+
+	restart(otherKS + "\n" + trust + "\nclientAuth: required")
+	drained(c, "clientAuth none to required")
+	c = dial(true)
+
+	restart(otherKS + "\n" + otherTrust + "\nclientAuth: required")
+	drained(c, "another truststore")
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// apiVersionsOn sends ApiVersions v0 on c and reads the answer.
+func apiVersionsOn(c net.Conn) error {
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 0
+	frame := append([]byte{0, 0, 0, 0, 0, 18, 0, 0, 0, 0, 0, 7, 0, 0}, req.AppendTo(nil)...)
+	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+	if _, err := c.Write(frame); err != nil {
+		return err
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
+	var size [4]byte
+	if _, err := io.ReadFull(c, size[:]); err != nil {
+		return err
+	}
+	_, err := io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(size[:])))
+	return err
 }

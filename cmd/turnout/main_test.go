@@ -127,6 +127,41 @@ func TestValidateTLS(t *testing.T) {
 	}
 }
 
+// TestValidateRelativeSwapFiles: the files auth swap reads are relative to
+// the configuration file, like the stores, wherever turnout runs from (the
+// test runs it from the package's directory).
+func TestValidateRelativeSwapFiles(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"users.conf": `org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-pw";` + "\n",
+		"login.conf": `org.apache.kafka.common.security.plain.PlainLoginModule required username="%s" password="%s";` + "\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "secrets"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(gatewayYAML("127.0.0.1:9092", "127.0.0.1:9093", 19092, 1, 0), "  routes:\n",
+		"  secretStores:\n    - {name: files, provider: {type: FILE, config: {path: secrets}}}\n  routes:\n", 1)
+	cfg = strings.Replace(cfg, "      streamingDomain:\n", `      security:
+        auth: swap
+        swapConfig:
+          clientAuth: {sasl: {jaasConfig: {file: users.conf}}}
+          secretStore: files
+          clusterAuth: {sasl: {mechanism: PLAIN, jaasConfig: {file: login.conf}}}
+      streamingDomain:
+`, 1)
+	path := filepath.Join(dir, "swap.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := turnout(t, "validate", path); code != 0 {
+		t.Errorf("validate: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
 // TestGatewayProcess runs the binary as an operator would: it serves, answers
 // its admin API, switches on SIGHUP, and drains and exits 0 on SIGTERM.
 func TestGatewayProcess(t *testing.T) {

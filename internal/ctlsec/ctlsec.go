@@ -16,6 +16,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+
+	"github.com/turnout/turnout/internal/pemcert"
 )
 
 // ReadToken reads a bearer token file. Surrounding white space (the
@@ -142,11 +144,14 @@ func LoadCA(path string) (*x509.CertPool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the CA file: %w", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
+	certs, err := pemcert.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("CA file %s: %w", path, err)
+	}
+	if len(certs) == 0 {
 		return nil, fmt.Errorf("CA file %s holds no PEM certificate", path)
 	}
-	return pool, nil
+	return pemcert.Pool(certs), nil
 }
 
 // NewClient returns the HTTP client every control-plane caller uses: it
@@ -170,9 +175,15 @@ func NewClient(tokenFile, caFile string) (*http.Client, error) {
 		rt = bearer{token: token, next: tr}
 	}
 	// No client timeout: a failover call waits for its outcome, and the
-	// callers bound every call with a context.
-	return &http.Client{Transport: rt}, nil
+	// callers bound every call with a context. No redirects either: the
+	// token goes to every request the transport sends, so following a
+	// 307 or 308 would hand it, and the request's body, to whatever host
+	// the answer names. No Turnout server redirects; a redirect comes back
+	// to the caller as the answer it is.
+	return &http.Client{Transport: rt, CheckRedirect: noRedirects}, nil
 }
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 type bearer struct {
 	token string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,6 +164,45 @@ func TestTLS(t *testing.T) {
 	}
 	if _, err := NewClient("", files.Key); err == nil || !strings.Contains(err.Error(), "holds no PEM certificate") {
 		t.Errorf("a key as the CA file: %v", err)
+	}
+	// The CA files are read like the PEM truststores of gateway.yaml: a
+	// certificate that does not parse is an error, not left out.
+	bad := writeFile(t, t.TempDir(), "bad-ca.pem", string(ca.CertPEM())+"-----BEGIN CERTIFICATE-----\nbm90IERFUg==\n-----END CERTIFICATE-----\n")
+	if _, err := LoadCA(bad); err == nil || !strings.Contains(err.Error(), "bad certificate") {
+		t.Errorf("a CA file with a bad certificate: %v", err)
+	}
+}
+
+// A redirect must not carry the token, or the request's body, to the host
+// it names: the client hands the redirect back instead of following it.
+func TestClientDoesNotFollowRedirects(t *testing.T) {
+	var reached atomic.Int32
+	var leaked atomic.Value
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		leaked.Store(r.Header.Get("Authorization"))
+	}))
+	defer elsewhere.Close()
+	for _, code := range []int{http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, elsewhere.URL+"/restart", code)
+		}))
+		c, err := NewClient(writeFile(t, t.TempDir(), "token", "s3cret\n"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := c.Post(redirecting.URL+"/restart", "application/json", strings.NewReader(`{"route":"r"}`))
+		if err != nil {
+			t.Fatalf("%d: %v", code, err)
+		}
+		resp.Body.Close()
+		redirecting.Close()
+		if resp.StatusCode != code {
+			t.Errorf("got %d, want the redirect %d itself", resp.StatusCode, code)
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("the redirect was followed %d times (Authorization %q)", n, leaked.Load())
 	}
 }
 

@@ -260,7 +260,7 @@ func (d *Decoder) decode(n *yaml.Node, v reflect.Value, path string, line int) {
 		}
 	case v.Kind() == reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.At(n.Line, path, "want a list, got %s", DescribeNode(n))
+			d.At(n.Line, path, "want a list, got %s", describe(n, path))
 			return
 		}
 		v.Set(reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content)))
@@ -271,28 +271,36 @@ func (d *Decoder) decode(n *yaml.Node, v reflect.Value, path string, line int) {
 		}
 	case v.Kind() == reflect.Map: // free-form settings
 		if err := n.Decode(v.Addr().Interface()); err != nil {
-			d.At(n.Line, path, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+			msg := strings.TrimPrefix(err.Error(), "yaml: ")
+			if secretPath(path) {
+				msg = "want a mapping, got " + describe(n, path) // yaml.v3 quotes the value
+			}
+			d.At(n.Line, path, "%s", msg)
 		}
 	default:
 		if n.Kind != yaml.ScalarNode || n.Decode(v.Addr().Interface()) != nil {
-			d.At(n.Line, path, "want %s, got %s", describeType(v.Type()), DescribeNode(n))
+			d.At(n.Line, path, "want %s, got %s", describeType(v.Type()), describe(n, path))
 		}
 	}
 }
 
 func (d *Decoder) decodeDuration(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.ScalarNode {
-		d.At(n.Line, path, "want a duration such as 1s or 1m30s, got %s", DescribeNode(n))
+		d.At(n.Line, path, "want a duration such as 1s or 1m30s, got %s", describe(n, path))
 		return
 	}
 	// The unit of a bare number would be a guess.
 	if _, err := strconv.ParseFloat(n.Value, 64); err == nil || n.Tag == "!!int" || n.Tag == "!!float" {
-		d.At(n.Line, path, "%s has no unit; use a unit, e.g. 1s, 500ms or 2m", n.Value)
+		what := n.Value
+		if secretPath(path) {
+			what = describe(n, path)
+		}
+		d.At(n.Line, path, "%s has no unit; use a unit, e.g. 1s, 500ms or 2m", what)
 		return
 	}
 	t, err := time.ParseDuration(n.Value)
 	if err != nil {
-		d.At(n.Line, path, "want a duration such as 1s or 1m30s, got %s", DescribeNode(n))
+		d.At(n.Line, path, "want a duration such as 1s or 1m30s, got %s", describe(n, path))
 		return
 	}
 	v.SetInt(int64(t))
@@ -300,7 +308,7 @@ func (d *Decoder) decodeDuration(n *yaml.Node, v reflect.Value, path string) {
 
 func (d *Decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		d.At(n.Line, path, "want a mapping, got %s", DescribeNode(n))
+		d.At(n.Line, path, "want a mapping, got %s", describe(n, path))
 		return
 	}
 	t := v.Type()
@@ -308,12 +316,17 @@ func (d *Decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := Resolve(n.Content[i])
 		if k.Kind != yaml.ScalarNode {
-			d.At(k.Line, path, "want a key name, got %s", DescribeNode(k))
+			d.At(k.Line, path, "want a key name, got %s", describe(k, path))
 			continue
 		}
 		f, ok := fieldByKey(t, k.Value)
 		if !ok {
-			d.At(k.Line, path, "unknown key %q (allowed: %s)", k.Value, strings.Join(keys(t), ", "))
+			// password: {hunter2} is a mapping whose key is the secret.
+			name := strconv.Quote(k.Value)
+			if secretPath(path) {
+				name = "(not shown)"
+			}
+			d.At(k.Line, path, "unknown key %s (allowed: %s)", name, strings.Join(keys(t), ", "))
 			continue
 		}
 		if first, dup := seen[k.Value]; dup {
@@ -386,6 +399,40 @@ func DescribeNode(n *yaml.Node) string {
 		}
 		return strconv.Quote(n.Value)
 	}
+}
+
+// describe is DescribeNode for the value of the setting at path, except
+// that it never shows the value of a secret: messages reach logs and HTTP
+// replies.
+func describe(n *yaml.Node, path string) string {
+	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" && secretPath(path) {
+		return "a " + scalarKind(n) + " (not shown)"
+	}
+	return DescribeNode(n)
+}
+
+func scalarKind(n *yaml.Node) string {
+	switch n.Tag {
+	case "!!int", "!!float":
+		return "number"
+	case "!!bool":
+		return "boolean"
+	default:
+		return "string"
+	}
+}
+
+// secretPath reports whether a setting on path, or one enclosing it, holds
+// a secret: its key ends in password, secret or token, whatever the case
+// (password, keyPassword, sasl.password.value, ...).
+func secretPath(path string) bool {
+	for key := range strings.FieldsFuncSeq(path, func(r rune) bool { return r == '.' || r == '[' }) {
+		key = strings.ToLower(key)
+		if strings.HasSuffix(key, "password") || strings.HasSuffix(key, "secret") || strings.HasSuffix(key, "token") {
+			return true
+		}
+	}
+	return false
 }
 
 // Resolve follows an alias to the node it names.

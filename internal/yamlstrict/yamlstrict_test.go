@@ -69,3 +69,46 @@ func TestErrTwice(t *testing.T) {
 		t.Errorf("first:\n%v\nsecond:\n%v", first, second)
 	}
 }
+
+// A secret written where a mapping, a list or another type is wanted must
+// not be quoted back: the messages reach logs and HTTP replies.
+func TestSecretsNotShown(t *testing.T) {
+	type pw struct {
+		File  string `yaml:"file"`
+		Value string `yaml:"value"`
+	}
+	var v struct {
+		Password    pw                `yaml:"password"`
+		KeyPassword *pw               `yaml:"keyPassword"`
+		APIToken    []string          `yaml:"apiToken"`
+		Secret      int               `yaml:"clientSecret"`
+		Extra       map[string]string `yaml:"dbPassword"`
+		Wait        time.Duration     `yaml:"waitToken"`
+		Plain       pw                `yaml:"plain"`
+	}
+	doc := "password: hunter2\nkeyPassword: {s3cr3t}\napiToken: tok3n\nclientSecret: sesame\ndbPassword: opensesame\nwaitToken: 12345\nplain: visible\n"
+	dec := NewDecoder("f.yaml", []byte(doc))
+	dec.Decode(dec.Document("want settings"), &v, "")
+	err := dec.Err()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, s := range []string{"hunter2", "s3cr3t", "tok3n", "sesame", "12345"} {
+		if strings.Contains(err.Error(), s) {
+			t.Errorf("error shows the secret %q:\n%v", s, err)
+		}
+	}
+	for _, want := range []string{
+		`f.yaml:1: password: want a mapping, got a string (not shown)`,
+		`f.yaml:2: keyPassword: unknown key (not shown) (allowed: file, value)`,
+		`f.yaml:3: apiToken: want a list, got a string (not shown)`,
+		`f.yaml:4: clientSecret: want an integer, got a string (not shown)`,
+		`f.yaml:5: dbPassword: want a mapping, got a string (not shown)`,
+		`f.yaml:6: waitToken: a number (not shown) has no unit`,
+		`f.yaml:7: plain: want a mapping, got "visible"`, // not a secret
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}

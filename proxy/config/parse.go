@@ -22,6 +22,20 @@ func Load(path string) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	p := &parser{Decoder: yamlstrict.NewDecoder(path, data), dir: filepath.Dir(path), load: true, routeKeys: true}
+	return p.result()
+}
+
+// LoadClusters is Load for the agents, whose hosts need not hold the
+// gateway's private keys: it reads the bootstrap servers' stores and
+// passwords, which the agents' own clients of the clusters use, and of each
+// route only its truststore (RouteOpts), never its keystore. A route's
+// SSL.TLS is nil in the result, and its Stores return no keystore.
+func LoadClusters(path string) (*Gateway, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
 	p := &parser{Decoder: yamlstrict.NewDecoder(path, data), dir: filepath.Dir(path), load: true}
 	return p.result()
 }
@@ -46,6 +60,9 @@ type parser struct {
 	*yamlstrict.Decoder
 	dir  string // relative paths in the file are relative to this
 	load bool   // read the stores and password files
+	// routeKeys makes load read the routes' keystores too and build their
+	// listeners' TLS: the gateway's, not the agents'.
+	routeKeys bool
 }
 
 func (p *parser) parse() *Gateway {
@@ -81,6 +98,7 @@ func (p *parser) parse() *Gateway {
 		return nil
 	}
 	p.validate(g)
+	p.resolvePaths(g)
 	if p.load && !p.Failed() {
 		p.loadSecurity(g)
 	}

@@ -21,8 +21,9 @@ const nodeIDPlaceholder = "$(nodeId)"
 const maxPasswordBytes = 64 << 10
 
 // loadSecurity reads every store and password file the configuration names
-// and builds the TLS configurations, reporting each failure on the line of
-// the setting that names the file.
+// (without routeKeys, all but the routes' keystores and their passwords) and
+// builds the TLS configurations, reporting each failure on the line of the
+// setting that names the file.
 func (p *parser) loadSecurity(g *Gateway) {
 	for i := range g.StreamingDomains {
 		for j := range g.StreamingDomains[i].KafkaCluster.BootstrapServers {
@@ -31,7 +32,7 @@ func (p *parser) loadSecurity(g *Gateway) {
 			if b.SASL != nil {
 				p.readPassword(&b.SASL.Password, path+".sasl.password")
 			}
-			if s := b.SSL; s != nil && p.loadStores(s, path+".ssl") {
+			if s := b.SSL; s != nil && p.loadStores(s, path+".ssl", true) {
 				c, err := tlsconf.Client(s.keystore, s.truststore, s.IgnoreTrust)
 				p.setConfig(s, c, err, path+".ssl")
 			}
@@ -39,7 +40,7 @@ func (p *parser) loadSecurity(g *Gateway) {
 	}
 	for i := range g.Routes {
 		path := fmt.Sprintf("routes[%d].security.ssl", i)
-		if s := g.Routes[i].Security.SSL; s != nil && p.loadStores(s, path) {
+		if s := g.Routes[i].Security.SSL; s != nil && p.loadStores(s, path, p.routeKeys) && p.routeKeys {
 			c, err := tlsconf.Server(*s.keystore, s.truststore, s.ClientAuth)
 			p.setConfig(s, c, err, path)
 		}
@@ -54,11 +55,12 @@ func (p *parser) setConfig(s *SSL, c *tls.Config, err error, path string) {
 	s.config = c
 }
 
-// loadStores resolves the stores' paths and passwords, and loads each one
-// alone so that a failure points at the store's own line.
-func (p *parser) loadStores(s *SSL, path string) bool {
+// loadStores resolves the stores' paths and passwords (the keystore's only
+// with keystore), and loads each one alone so that a failure points at the
+// store's own line.
+func (p *parser) loadStores(s *SSL, path string, keystore bool) bool {
 	ok := true
-	if s.Keystore != nil {
+	if s.Keystore != nil && keystore {
 		s.keystore = p.resolveStore(s.Keystore, path+".keystore")
 		if s.keystore == nil {
 			ok = false
@@ -125,6 +127,35 @@ func (p *parser) readPassword(pw *Password, path string) bool {
 	// password.
 	pw.secret = strings.TrimRight(string(data), "\r\n")
 	return true
+}
+
+// resolvePaths makes the paths of the files read elsewhere than here (the
+// swap users files, cluster login templates and FILE secret stores, the
+// admin token and TLS files) relative to the configuration file's
+// directory, as the stores' and password files' are, rather than to the
+// working directory of whoever reads them.
+func (p *parser) resolvePaths(g *Gateway) {
+	for i := range g.SecretStores {
+		if c := &g.SecretStores[i].Provider; strings.EqualFold(c.Type, "FILE") {
+			c.Config.Path = p.abs(c.Config.Path)
+		}
+	}
+	for i := range g.Routes {
+		sc := g.Routes[i].Security.SwapConfig
+		if sc == nil {
+			continue
+		}
+		if cs := sc.ClientAuth.SASL; cs != nil {
+			cs.JaasConfig.File = p.abs(cs.JaasConfig.File)
+		}
+		if cl := sc.ClusterAuth.SASL; cl != nil {
+			cl.JaasConfig.File = p.abs(cl.JaasConfig.File)
+		}
+	}
+	a := &g.Admin
+	a.TokenFile = p.abs(a.TokenFile)
+	a.TLS.CertFile = p.abs(a.TLS.CertFile)
+	a.TLS.KeyFile = p.abs(a.TLS.KeyFile)
 }
 
 // abs makes a path in the file relative to the file's directory.

@@ -299,3 +299,139 @@ func TestHostStrategy(t *testing.T) {
 		t.Fatal("port strategy from its short form")
 	}
 }
+
+// A password written as a bare string, where {file|value} is wanted, must
+// not be quoted back: the error reaches turnout validate, the gateway's and
+// the agents' logs and the reply to POST /restart.
+func TestSecretNotInErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, route, sasl string
+		line              int
+		want, secret      string
+	}{
+		{"sasl password", "keystore: {type: PEM, location: k.pem}\n",
+			"sasl: {mechanism: PLAIN, username: turnout, password: hunter2}", 7,
+			"sasl.password: want a mapping, got a string (not shown)", "hunter2"},
+		{"keystore password", "keystore: {type: PKCS12, location: k.p12, password: changeit}\n", "", 18,
+			"routes[0].security.ssl.keystore.password: want a mapping, got a string (not shown)", "changeit"},
+		{"key password", "keystore: {location: k.jks, password: {value: x}, keyPassword: 123456}\n", "", 18,
+			"keystore.keyPassword: want a mapping, got a number (not shown)", "123456"},
+		{"password value", "keystore: {type: PKCS12, location: k.p12, password: {value: [opensesame]}}\n", "", 18,
+			"keystore.password.value: want a string, got a list", "opensesame"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := strings.NewReplacer("%[1]s", indent(tc.route, 8), "%[2]s", indent("{}", 12), "%[3]s", indent("type: port", 6)).Replace(secured)
+			if tc.sasl != "" {
+				data = strings.Replace(data, "sasl: {mechanism: scram-sha-512, username: turnout, password: {value: pw}}", tc.sasl, 1)
+			}
+			_, err := Parse("gw.yaml", []byte(data))
+			checkError(t, err, tc.line, tc.want)
+			if strings.Contains(err.Error(), tc.secret) {
+				t.Errorf("the error shows the password:\n%v", err)
+			}
+		})
+	}
+}
+
+// The agents read the file too, on hosts that need not hold the gateway's
+// private key: LoadClusters reads the bootstrap servers' stores and the
+// routes' truststores, never a route's keystore.
+func TestLoadClustersSkipsRouteKeystores(t *testing.T) {
+	c := writeCerts(t)
+	f := c.server
+	route := "keystore: {type: PKCS12, location: missing.p12, password: {file: missing-password}}\n" +
+		"truststore: {type: PEM, location: " + f.CA + "}\nclientAuth: requested\n"
+	server := "keystore: {type: PEM, location: " + c.pem + "}\ntruststore: {type: PEM, location: " + f.CA + "}\n"
+	if _, err := loadSecured(t, c.dir, route, server, ""); err == nil || !strings.Contains(err.Error(), "missing-password") {
+		t.Fatalf("Load: %v; want the gateway side to need the route's keystore password", err)
+	}
+	path := filepath.Join(c.dir, "gw.yaml") // as loadSecured wrote it
+	g, err := LoadClusters(path)
+	if err != nil {
+		t.Fatalf("LoadClusters: %v", err)
+	}
+	b := g.StreamingDomains[0].KafkaCluster.BootstrapServers[0]
+	if cli := b.SSL.TLS(); cli == nil || len(cli.Certificates) != 1 || cli.RootCAs == nil {
+		t.Errorf("bootstrap server TLS %+v", cli)
+	}
+	if b.SASL.Password.Secret() != "pw" {
+		t.Errorf("sasl password %q", b.SASL.Password.Secret())
+	}
+	s := g.Routes[0].Security.SSL
+	if ks, ts := s.Stores(); ks != nil || ts == nil || ts.Location != f.CA {
+		t.Errorf("route stores %+v, %+v; want the truststore alone", ks, ts)
+	}
+	if s.TLS() != nil {
+		t.Error("the route has a listener TLS configuration without its keystore")
+	}
+
+	// A missing route truststore is still an error: the agents' check
+	// through the route trusts it.
+	data := mustRead(t, path)
+	i := strings.LastIndex(data, f.CA) // the route's comes after the bootstrap server's
+	data = data[:i] + "nope.pem" + data[i+len(f.CA):]
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadClusters(path); err == nil || !strings.Contains(err.Error(), "routes[0].security.ssl.truststore.location") {
+		t.Errorf("LoadClusters with a missing route truststore: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// Every file the configuration names is relative to the configuration
+// file's directory, not to the working directory of whoever reads it: the
+// stores and passwords (TestLoadSecurity), and the swap users files, login
+// templates and FILE secret stores, the admin token and TLS files, which
+// other packages read.
+func TestLoadRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	cfg := strings.Replace(base, "  routes:\n", `  secretStores:
+    - {name: files, provider: {type: file, config: {path: secrets, prefixPath: gw-}}}
+    - {name: env, provider: {type: ENV, config: {prefixPath: TURNOUT_}}}
+    - {name: abs, provider: {type: FILE, config: {path: /etc/turnout/secrets}}}
+  admin:
+    bindAddress: 0.0.0.0
+    tokenFile: admin/token
+    tls: {certFile: admin/cert.pem, keyFile: /etc/turnout/key.pem}
+  routes:
+`, 1) + `      security:
+        auth: swap
+        swapConfig:
+          clientAuth: {sasl: {jaasConfig: {file: users.conf}}}
+          secretStore: files
+          clusterAuth: {sasl: {mechanism: PLAIN, jaasConfig: {file: ../login.conf}}}
+`
+	path := filepath.Join(dir, "gw.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := g.Routes[0].Security.SwapConfig
+	for _, c := range []struct{ what, got, want string }{
+		{"users file", sc.ClientAuth.SASL.JaasConfig.File, filepath.Join(dir, "users.conf")},
+		{"login template", sc.ClusterAuth.SASL.JaasConfig.File, filepath.Join(filepath.Dir(dir), "login.conf")},
+		{"FILE store", g.SecretStores[0].Provider.Config.Path, filepath.Join(dir, "secrets")},
+		{"FILE store prefix", g.SecretStores[0].Provider.Config.PrefixPath, "gw-"},
+		{"ENV store prefix", g.SecretStores[1].Provider.Config.PrefixPath, "TURNOUT_"},
+		{"absolute FILE store", g.SecretStores[2].Provider.Config.Path, "/etc/turnout/secrets"},
+		{"admin token", g.Admin.TokenFile, filepath.Join(dir, "admin", "token")},
+		{"admin certificate", g.Admin.TLS.CertFile, filepath.Join(dir, "admin", "cert.pem")},
+		{"absolute admin key", g.Admin.TLS.KeyFile, "/etc/turnout/key.pem"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %q, want %q", c.what, c.got, c.want)
+		}
+	}
+}

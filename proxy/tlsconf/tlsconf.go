@@ -20,6 +20,8 @@ import (
 
 	"github.com/pavlo-v-chernykh/keystore-go/v4"
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/turnout/turnout/internal/pemcert"
 )
 
 // Store types, as Kafka names them.
@@ -139,7 +141,7 @@ func Trust(s Store) (*x509.CertPool, error) {
 	var certs []*x509.Certificate
 	switch s.Type {
 	case PEM:
-		certs, err = pemCerts(data)
+		certs, err = pemcert.Parse(data)
 	case PKCS12:
 		certs, err = p12Trust(data, s.Password)
 	case JKS:
@@ -153,11 +155,7 @@ func Trust(s Store) (*x509.CertPool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("truststore %s (%s): %w", s.Location, s.Type, err)
 	}
-	pool := x509.NewCertPool()
-	for _, c := range certs {
-		pool.AddCert(c)
-	}
-	return pool, nil
+	return pemcert.Pool(certs), nil
 }
 
 func read(s Store, what string) ([]byte, error) {
@@ -219,25 +217,6 @@ func pemIdentity(data []byte) (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	return cert, nil
-}
-
-func pemCerts(data []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for rest := data; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("bad certificate: %w", err)
-		}
-		certs = append(certs, c)
-	}
-	return certs, nil
 }
 
 func p12Identity(data []byte, password string) (tls.Certificate, error) {
