@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/turnout/turnout/policy"
@@ -36,14 +37,20 @@ func (a *Agent) quiesce(ctx context.Context, d policy.Decision) (Outcome, bool) 
 	// agent dies meanwhile the gateways resume on their own.
 	ttl := min(wait+a.gatewayBudget(), proxy.MaxPause)
 	start := time.Now()
+	var unpaused []string
 	for _, gw := range a.policy.Gateways {
 		if gw.Admin == "" {
 			a.log.Warn("gateway restarted by a command cannot pause its producers: its clients write to the old cluster until it restarts",
 				"route", d.Route, "gateway", gw.Name)
 			continue
 		}
+		// A gateway that cannot be paused (it is down, say) does not
+		// hold up the switch: the flip will stop at it and report it,
+		// as it does for any gateway that does not come back.
 		if err := a.admin(gw).pause(ctx, d.Route, rs.Epoch, ttl); err != nil {
-			return fail("gateway %s did not pause: %v", gw.Name, err)
+			a.log.Warn("gateway did not pause its producers: its clients may write to the old cluster until it restarts",
+				"route", d.Route, "gateway", gw.Name, "err", err)
+			unpaused = append(unpaused, gw.Name)
 		}
 	}
 	a.log.Warn("producers paused for a planned switch", "route", d.Route, "from", d.From, "to", d.To, "for", ttl,
@@ -71,10 +78,14 @@ func (a *Agent) quiesce(ctx context.Context, d policy.Decision) (Outcome, bool) 
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	if lastErr != nil {
-		return fail("the replication lag could not be measured within failover.plannedPause (%v): %v", wait, lastErr)
+	why := ""
+	if len(unpaused) > 0 {
+		why = fmt.Sprintf(" (gateways %s could not be paused: their clients may have kept writing)", strings.Join(unpaused, ", "))
 	}
-	return fail("%s was still %d records behind after failover.plannedPause (%v): %s", d.To, last.Records, wait, last.Detail)
+	if lastErr != nil {
+		return fail("the replication lag could not be measured within failover.plannedPause (%v)%s: %v", wait, why, lastErr)
+	}
+	return fail("%s was still %d records behind after failover.plannedPause (%v)%s: %s", d.To, last.Records, wait, why, last.Detail)
 }
 
 // gatewayBudget is the time the flip may take to restart every gateway.
