@@ -325,9 +325,16 @@ func franzProducer(t *testing.T, b *kafkatest.Bed, bootstrap, topic, prefix, nam
 // more client settings (name=value).
 func javaConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, name, group string, props ...string) *consumerRun {
 	t.Helper()
+	return javaGroupConsumer(t, b, bootstrap, classes, topic, name, group, "classic", props...)
+}
+
+// javaGroupConsumer runs e2e/java/GroupConsumer in a group of the given
+// protocol: classic, or consumer (KIP-848).
+func javaGroupConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, name, group, protocol string, props ...string) *consumerRun {
+	t.Helper()
 	c := &consumerRun{name: name, group: group}
 	cmd := b.Java(name, kafkatest.JVM{Heap: "128m", ClassPath: classes, Debug: javaDebug},
-		"GroupConsumer", append([]string{bootstrap, topic, group, "classic"}, props...)...)
+		"GroupConsumer", append([]string{bootstrap, topic, group, protocol}, props...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -361,8 +368,8 @@ func javaConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, nam
 	return c
 }
 
-// franzConsumer consumes in a franz-go classic group, auto-committing every
-// second; opts are more options.
+// franzConsumer consumes in a franz-go group, auto-committing every second;
+// opts are more options (kgo.ServerSideBalancer makes it a KIP-848 group).
 func franzConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, topic, name, group string, opts ...kgo.Opt) *consumerRun {
 	t.Helper()
 	c := &consumerRun{name: name, group: group}

@@ -19,11 +19,8 @@ import (
 	"github.com/turnout/turnout/e2e/kafkatest"
 )
 
-const (
-	swTopic = "orders"
-	// swRate is each producer's records per second.
-	swRate = 100
-)
+// swTopic is the switchover test's topic; its producers run at drillRate.
+const swTopic = "orders"
 
 // TestSwitchover is the seed's scenario on real Kafka, measured: MirrorMaker
 // 2 copies cluster 1 to cluster 2 while producers and group consumers of every
@@ -63,14 +60,14 @@ func TestSwitchover(t *testing.T) {
 	}
 
 	producers := []*producerRun{
-		startJavaProducer(t, b, gw, classes, "j-"),
-		startFranzProducer(t, b, gw, "g-"),
+		javaProducer(t, b, gw.Bootstrap(), classes, swTopic, "j-", "java-producer"),
+		franzProducer(t, b, gw.Bootstrap(), swTopic, "g-", "franz-go-producer"),
 	}
 	consumers := []*consumerRun{
-		startJavaConsumer(t, b, gw, classes, "java-classic", "classic"),
-		startJavaConsumer(t, b, gw, classes, "java-848", "consumer"),
-		startFranzConsumer(t, b, gw, "franz-go-classic"),
-		startFranzConsumer(t, b, gw, "franz-go-848", kgo.ServerSideBalancer()),
+		javaGroupConsumer(t, b, gw.Bootstrap(), classes, swTopic, "java-classic", "switch-java-classic", "classic"),
+		javaGroupConsumer(t, b, gw.Bootstrap(), classes, swTopic, "java-848", "switch-java-848", "consumer"),
+		franzConsumer(t, b, gw.Bootstrap(), swTopic, "franz-go-classic", "switch-franz-go-classic"),
+		franzConsumer(t, b, gw.Bootstrap(), swTopic, "franz-go-848", "switch-franz-go-848", kgo.ServerSideBalancer()),
 	}
 	if kcat != "" {
 		consumers = append(consumers, startKcatConsumer(t, b, gw, kcat, "kcat-classic"))
@@ -102,12 +99,12 @@ func TestSwitchover(t *testing.T) {
 	waitFor(t, 120*time.Second, "every client running on cluster 1", func() (bool, string) {
 		var waiting []string
 		for _, p := range producers {
-			if n := p.ackedSince(time.Time{}); n < 3*swRate {
+			if n := p.ackedSince(time.Time{}); n < 3*drillRate {
 				waiting = append(waiting, fmt.Sprintf("%s acked %d", p.name, n))
 			}
 		}
 		for _, c := range consumers {
-			if n := c.count(); n < 3*swRate {
+			if n := c.count(); n < 3*drillRate {
 				waiting = append(waiting, fmt.Sprintf("%s consumed %d", c.name, n))
 			}
 		}
@@ -151,10 +148,10 @@ func TestSwitchover(t *testing.T) {
 
 	// Both sides carry on, through the same gateway address, on cluster 2;
 	// a consumer that died is not waited for (it fails below).
-	carriedOn := func(c *consumerRun) bool { return c.consumedProducedAfter(producers, t1) >= 3*swRate }
+	carriedOn := func(c *consumerRun) bool { return c.consumedProducedAfter(producers, t1) >= 3*drillRate }
 	waitErr := kafkatest.Poll(120*time.Second, 100*time.Millisecond, func() (bool, error) {
 		for _, p := range producers {
-			if p.ackedSince(t1) < 5*swRate {
+			if p.ackedSince(t1) < 5*drillRate {
 				return false, nil
 			}
 		}
@@ -167,7 +164,7 @@ func TestSwitchover(t *testing.T) {
 	})
 	stopProducers()
 	for _, p := range producers {
-		if n := p.ackedSince(t1); n < 5*swRate {
+		if n := p.ackedSince(t1); n < 5*drillRate {
 			t.Errorf("producer %s: %d records acknowledged since the switch (%v): it did not carry on%s", p.name, n, waitErr, firstErrs(p))
 		}
 	}
@@ -424,48 +421,6 @@ func (p *producerRun) result(t0 time.Time) producerResult {
 	return r
 }
 
-// startJavaProducer runs e2e/java/AckedProducer: the Java client's idempotent
-// producer with acks=all.
-func startJavaProducer(t *testing.T, b *kafkatest.Bed, gw *kafkatest.Gateway, classes, prefix string) *producerRun {
-	t.Helper()
-	p := &producerRun{name: "java", done: make(chan struct{})}
-	cmd := b.Java("java-producer", kafkatest.JVM{Heap: "128m", ClassPath: classes, Debug: javaDebug},
-		"AckedProducer", gw.Bootstrap(), swTopic, prefix, strconv.Itoa(swRate))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	proc, err := b.Start("java-producer", cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.stop = func() { stdin.Close() }
-	p.doneAt = func() error {
-		if err := proc.Wait(30 * time.Second); err != nil {
-			return fmt.Errorf("exited: %v\n%s", err, proc.Tail(10))
-		}
-		return nil
-	}
-	go func() {
-		defer close(p.done)
-		lines(b.Path("java-producer.txt"), stdout, func(f []string) {
-			switch {
-			case f[0] == "ACK" && len(f) == 5:
-				part, _ := strconv.Atoi(f[2])
-				off, _ := strconv.ParseInt(f[3], 10, 64)
-				p.add(ack{value: f[1], partition: int32(part), offset: off, at: millis(f[4])})
-			case f[0] == "ERR":
-				p.fail(strings.Join(f[1:], " "))
-			}
-		})
-	}()
-	return p
-}
-
 // lines reads r line by line into fn (fields split on spaces), copying
 // every line to the file at path.
 func lines(path string, r io.Reader, fn func(fields []string)) {
@@ -494,47 +449,6 @@ func lines(path string, r io.Reader, fn func(fields []string)) {
 func millis(s string) time.Time {
 	ms, _ := strconv.ParseInt(s, 10, 64)
 	return time.UnixMilli(ms)
-}
-
-// startFranzProducer produces with franz-go's idempotent producer (its
-// default) and acks=all.
-func startFranzProducer(t *testing.T, b *kafkatest.Bed, gw *kafkatest.Gateway, prefix string) *producerRun {
-	t.Helper()
-	p := &producerRun{name: "franz-go", done: make(chan struct{})}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(gw.Bootstrap()), kgo.DefaultProduceTopic(swTopic),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.WithLogger(fileLogger(b, "franz-go-producer")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	var once sync.Once
-	p.stop = func() { once.Do(func() { close(stop) }) }
-	go func() {
-		defer close(p.done)
-		defer cl.Close()
-		tick := time.NewTicker(time.Second / swRate)
-		defer tick.Stop()
-		for n := 0; ; n++ {
-			select {
-			case <-stop:
-				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-				cl.Flush(ctx)
-				cancel()
-				return
-			case <-tick.C:
-			}
-			v := prefix + strconv.Itoa(n)
-			cl.Produce(context.Background(), &kgo.Record{Key: []byte(v), Value: []byte(v)}, func(r *kgo.Record, err error) {
-				if err != nil {
-					p.fail(fmt.Sprintf("%s %v", v, err))
-					return
-				}
-				p.add(ack{value: v, partition: r.Partition, offset: r.Offset, at: time.Now()})
-			})
-		}
-	}()
-	b.OnCleanup(p.stop)
-	return p
 }
 
 // fileLogger is a franz-go logger writing INFO and above to <name>.log.
@@ -749,103 +663,6 @@ func (c *consumerRun) result(acked map[string]bool, t0 time.Time) consumerResult
 		r.jumps = []string{"none"}
 	}
 	return r
-}
-
-// startJavaConsumer runs e2e/java/GroupConsumer: the Java client's consumer
-// in a group of the given protocol (classic or consumer, KIP-848).
-func startJavaConsumer(t *testing.T, b *kafkatest.Bed, gw *kafkatest.Gateway, classes, name, protocol string) *consumerRun {
-	t.Helper()
-	c := &consumerRun{name: name, group: "switch-" + name}
-	cmd := b.Java(name, kafkatest.JVM{Heap: "128m", ClassPath: classes, Debug: javaDebug},
-		"GroupConsumer", gw.Bootstrap(), swTopic, c.group, protocol)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	proc, err := b.Start(name, cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.proc = proc
-	c.stopFn = func() {
-		stdin.Close()
-		if err := proc.Wait(30 * time.Second); err != nil {
-			proc.Kill()
-		}
-	}
-	go lines(b.Path(name+".txt"), stdout, func(f []string) {
-		switch {
-		case f[0] == "REC" && len(f) == 5:
-			p, _ := strconv.Atoi(f[1])
-			o, _ := strconv.ParseInt(f[2], 10, 64)
-			c.add(kafkatest.Rec{Partition: int32(p), Offset: o, Value: f[3], At: millis(f[4])})
-		case len(f) >= 2 && (f[0] == "ASSIGNED" || f[0] == "REVOKED" || f[0] == "LOST"):
-			c.event(millis(f[1]), f[0]+" "+strings.Join(f[2:], " "))
-		}
-	})
-	return c
-}
-
-// startFranzConsumer consumes in a franz-go group, auto-committing every
-// second; kgo.ServerSideBalancer makes it a KIP-848 group.
-func startFranzConsumer(t *testing.T, b *kafkatest.Bed, gw *kafkatest.Gateway, name string, opts ...kgo.Opt) *consumerRun {
-	t.Helper()
-	c := &consumerRun{name: name, group: "switch-" + name}
-	out, err := os.Create(b.Path(name + ".txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.out = out
-	partitions := func(m map[string][]int32) string { return fmt.Sprint(m[swTopic]) }
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(gw.Bootstrap()), kgo.ConsumeTopics(swTopic), kgo.ConsumerGroup(c.group),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AutoCommitInterval(time.Second),
-		kgo.WithLogger(fileLogger(b, name)),
-		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			c.event(time.Now(), "ASSIGNED "+partitions(m))
-		}),
-		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			c.event(time.Now(), "REVOKED "+partitions(m))
-		}),
-		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			c.event(time.Now(), "LOST "+partitions(m))
-		}),
-	}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
-			now := time.Now()
-			fs.EachError(func(topic string, p int32, err error) {
-				if ctx.Err() == nil {
-					c.event(now, fmt.Sprintf("ERROR %s/%d %v", topic, p, err))
-				}
-			})
-			fs.EachRecord(func(r *kgo.Record) {
-				c.add(kafkatest.Rec{Partition: r.Partition, Offset: r.Offset, Value: string(r.Value), At: now})
-			})
-		}
-	}()
-	c.stopFn = func() {
-		cancel()
-		<-done
-		cl.Close()
-		c.mu.Lock()
-		c.out.Close()
-		c.out = nil
-		c.mu.Unlock()
-	}
-	b.OnCleanup(c.stop)
-	return c
 }
 
 // startKcatConsumer consumes with kcat -G (librdkafka's classic group),
