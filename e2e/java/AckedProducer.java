@@ -1,7 +1,4 @@
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.Properties;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -32,23 +29,9 @@ public class AckedProducer {
         props.put("client.id", prefix + "producer");
         props.put("key.serializer", StringSerializer.class.getName());
         props.put("value.serializer", StringSerializer.class.getName());
-        for (int i = 4; i < args.length; i++) {
-            int eq = args[i].indexOf('=');
-            props.put(args[i].substring(0, eq), args[i].substring(eq + 1));
-        }
-        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        AtomicBoolean stop = new AtomicBoolean();
-        Thread stdin = new Thread(() -> {
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
-                while (r.readLine() != null) {
-                }
-            } catch (Exception e) {
-                // closed
-            }
-            stop.set(true);
-        });
-        stdin.setDaemon(true);
-        stdin.start();
+        Harness.addProps(props, args, 4);
+        PrintStream out = Harness.out();
+        AtomicBoolean stop = Harness.stopOnStdinClose();
 
         long sent = 0;
         try (KafkaProducer<String, String> producer = new KafkaProducer<>(props)) {
