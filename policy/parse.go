@@ -68,14 +68,7 @@ func (v validator) routes(routes []Route) {
 	seen := map[string]int{}
 	for i, r := range routes {
 		path := fmt.Sprintf("routes[%d]", i)
-		switch first, dup := seen[r.Name]; {
-		case r.Name == "":
-			v.Errorf(path+".name", "missing; name the gateway route the agents switch")
-		case dup:
-			v.Errorf(path+".name", "route %q is already defined on line %d", r.Name, first)
-		default:
-			seen[r.Name] = r.Line
-		}
+		v.Unique(seen, path+".name", "route", r.Name, r.Line, "name the gateway route the agents switch")
 		if r.Primary == "" {
 			v.Errorf(path+".primary", "missing; name the streaming domain the route normally serves")
 		}
@@ -170,14 +163,7 @@ func (v validator) gateways(gws []Gateway) {
 	for i := range gws {
 		g := &gws[i]
 		path := fmt.Sprintf("gateways[%d]", i)
-		switch first, dup := seen[g.Name]; {
-		case g.Name == "":
-			v.Errorf(path+".name", "missing; every gateway needs a name for status and logs")
-		case dup:
-			v.Errorf(path+".name", "gateway %q is already defined on line %d", g.Name, first)
-		default:
-			seen[g.Name] = g.Line
-		}
+		v.Unique(seen, path+".name", "gateway", g.Name, g.Line, "every gateway needs a name for status and logs")
 		switch {
 		case g.Admin != "" && len(g.RestartCommand) > 0:
 			v.Errorf(path, "set admin or restartCommand, not both")

@@ -112,6 +112,20 @@ func (d *Decoder) Errorf(path, format string, args ...any) {
 	d.At(d.Line(path), path, format, args...)
 }
 
+// Unique reports a name (the setting at path) that is missing, saying what
+// it is for, or that is already used; seen maps every name so far to the
+// line where it was defined, and learns this one, defined on line.
+func (d *Decoder) Unique(seen map[string]int, path, kind, name string, line int, whatFor string) {
+	switch first, dup := seen[name]; {
+	case name == "":
+		d.Errorf(path, "missing; %s", whatFor)
+	case dup:
+		d.Errorf(path, "%s %q is already defined on line %d", kind, name, first)
+	default:
+		seen[name] = line
+	}
+}
+
 // Line is the line of the setting at path, or of the closest enclosing
 // setting the file has.
 func (d *Decoder) Line(path string) int {

@@ -85,14 +85,7 @@ func (p *parser) validateSecretStores(g *Gateway) {
 	for i := range g.SecretStores {
 		s := &g.SecretStores[i]
 		path := fmt.Sprintf("secretStores[%d]", i)
-		switch first, dup := seen[s.Name]; {
-		case s.Name == "":
-			p.Errorf(path+".name", "missing; routes name their secret store")
-		case dup:
-			p.Errorf(path+".name", "secret store %q is already defined on line %d", s.Name, first)
-		default:
-			seen[s.Name] = s.Line
-		}
+		p.Unique(seen, path+".name", "secret store", s.Name, s.Line, "routes name their secret store")
 		switch t := strings.ToUpper(s.Provider.Type); t {
 		case "FILE":
 			if s.Provider.Config.Path == "" {

@@ -46,14 +46,7 @@ func (p *parser) validate(g *Gateway) {
 }
 
 func (p *parser) validateDomain(g *Gateway, d *StreamingDomain, path string, seen map[string]int) {
-	switch first, dup := seen[d.Name]; {
-	case d.Name == "":
-		p.Errorf(path+".name", "missing; every streaming domain needs a name")
-	case dup:
-		p.Errorf(path+".name", "streaming domain %q is already defined on line %d", d.Name, first)
-	default:
-		seen[d.Name] = d.Line
-	}
+	p.Unique(seen, path+".name", "streaming domain", d.Name, d.Line, "every streaming domain needs a name")
 	switch d.Type {
 	case "":
 		d.Type = "kafka"
@@ -70,14 +63,7 @@ func (p *parser) validateDomain(g *Gateway, d *StreamingDomain, path string, see
 	ids := map[string]int{}
 	for i, b := range c.BootstrapServers {
 		bpath := fmt.Sprintf("%s.bootstrapServers[%d]", path, i)
-		switch first, dup := ids[b.ID]; {
-		case b.ID == "":
-			p.Errorf(bpath+".id", "missing; routes name a bootstrap server by its id")
-		case dup:
-			p.Errorf(bpath+".id", "bootstrap server %q is already defined on line %d", b.ID, first)
-		default:
-			ids[b.ID] = b.Line
-		}
+		p.Unique(ids, bpath+".id", "bootstrap server", b.ID, b.Line, "routes name a bootstrap server by its id")
 		hosts := b.Hosts()
 		if len(hosts) == 0 {
 			p.Errorf(bpath+".endpoint", "missing; want a comma-separated list of host:port")
@@ -135,14 +121,7 @@ func (p *parser) validateDomain(g *Gateway, d *StreamingDomain, path string, see
 }
 
 func (p *parser) validateRoute(g *Gateway, r *Route, path string, seen map[string]int) {
-	switch first, dup := seen[r.Name]; {
-	case r.Name == "":
-		p.Errorf(path+".name", "missing; every route needs a name")
-	case dup:
-		p.Errorf(path+".name", "route %q is already defined on line %d", r.Name, first)
-	default:
-		seen[r.Name] = r.Line
-	}
+	p.Unique(seen, path+".name", "route", r.Name, r.Line, "every route needs a name")
 	if r.Endpoint == "" {
 		p.Errorf(path+".endpoint", "missing; want the host:port clients bootstrap from")
 	} else if _, _, err := splitHostPort(r.Endpoint); err != nil {
