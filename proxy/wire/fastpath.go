@@ -117,14 +117,7 @@ func patchProduceResponse(body []byte, version int16, t Translator) (full bool, 
 	base := t.EpochBase()
 	r := reader{src: body}
 	for topics := r.arrayLen(flexible); topics > 0 && r.err == nil; topics-- {
-		if version >= 13 {
-			if r.need(16) {
-				patchTopicID(body[r.off:r.off+16], t, toClient)
-				r.off += 16
-			}
-		} else {
-			r.skipString(flexible)
-		}
+		r.responseTopic(body, version >= 13, flexible, t)
 		for parts := r.arrayLen(flexible); parts > 0 && r.err == nil; parts-- {
 			r.skip(4 + 2 + 8) // partition, error, base offset
 			if version >= 2 {
@@ -164,6 +157,19 @@ func patchProduceResponse(body []byte, version int16, t Translator) (full bool, 
 	return full, r.err
 }
 
+// responseTopic maps a response's topic id to the client's (Produce and
+// Fetch v13+), or skips its topic name.
+func (r *reader) responseTopic(body []byte, byID, flexible bool, t Translator) {
+	if !byID {
+		r.skipString(flexible)
+		return
+	}
+	if r.need(16) {
+		patchTopicID(body[r.off:r.off+16], t, toClient)
+		r.off += 16
+	}
+}
+
 // patchFetchResponse maps topic ids (v13+), leader epochs in KIP-951 hints,
 // diverging epochs and record batch headers, and reports whether the
 // response carries node endpoints and so needs a full rewrite.
@@ -178,14 +184,7 @@ func patchFetchResponse(body []byte, version int16, t Translator) (full bool, er
 		r.skip(2 + 4)
 	}
 	for topics := r.arrayLen(flexible); topics > 0 && r.err == nil; topics-- {
-		if version >= 13 {
-			if r.need(16) {
-				patchTopicID(body[r.off:r.off+16], t, toClient)
-				r.off += 16
-			}
-		} else {
-			r.skipString(flexible)
-		}
+		r.responseTopic(body, version >= 13, flexible, t)
 		for parts := r.arrayLen(flexible); parts > 0 && r.err == nil; parts-- {
 			r.skip(4 + 2 + 8) // partition, error, high watermark
 			if version >= 4 {
