@@ -238,11 +238,13 @@ func (l *drillLoad) figures(fault time.Time, oldValues map[string]bool) loadFigu
 
 // javaProducer runs e2e/java/AckedProducer (the Java client's idempotent
 // producer, acks=all) at drillRate; props are more client settings
-// (name=value), such as kafkatest.ClientAuth.Java's.
+// (name=value), such as kafkatest.ClientAuth.Java's, or JVM system
+// properties (-Dname=value; see javaArgs).
 func javaProducer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, prefix, name string, props ...string) *producerRun {
 	t.Helper()
 	p := &producerRun{name: name, done: make(chan struct{})}
-	cmd := b.Java(name, kafkatest.JVM{Heap: "128m", ClassPath: classes, Debug: javaDebug},
+	sys, props := javaArgs(props)
+	cmd := b.Java(name, kafkatest.JVM{Heap: "128m", ClassPath: classes, Debug: javaDebug, SysProps: sys},
 		"AckedProducer", append([]string{bootstrap, topic, prefix, strconv.Itoa(drillRate)}, props...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -278,6 +280,19 @@ func javaProducer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, pre
 		})
 	}()
 	return p
+}
+
+// javaArgs splits a Java runner's props into JVM system properties (given
+// as -Dname=value, returned without the -D) and client settings.
+func javaArgs(props []string) (sys, client []string) {
+	for _, p := range props {
+		if v, ok := strings.CutPrefix(p, "-D"); ok {
+			sys = append(sys, v)
+		} else {
+			client = append(client, p)
+		}
+	}
+	return sys, client
 }
 
 // franzProducer produces with franz-go's idempotent producer (its default)
@@ -322,7 +337,7 @@ func franzProducer(t *testing.T, b *kafkatest.Bed, bootstrap, topic, prefix, nam
 }
 
 // javaConsumer runs e2e/java/GroupConsumer in a classic group; props are
-// more client settings (name=value).
+// more client settings (name=value) or system properties, as javaProducer's.
 func javaConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, name, group string, props ...string) *consumerRun {
 	t.Helper()
 	return javaGroupConsumer(t, b, bootstrap, classes, topic, name, group, "classic", props...)
@@ -333,7 +348,8 @@ func javaConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, nam
 func javaGroupConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, name, group, protocol string, props ...string) *consumerRun {
 	t.Helper()
 	c := &consumerRun{name: name, group: group}
-	cmd := b.Java(name, kafkatest.JVM{Heap: "128m", ClassPath: classes, Debug: javaDebug},
+	sys, props := javaArgs(props)
+	cmd := b.Java(name, kafkatest.JVM{Heap: "128m", ClassPath: classes, Debug: javaDebug, SysProps: sys},
 		"GroupConsumer", append([]string{bootstrap, topic, group, protocol}, props...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -215,6 +215,9 @@ func (g *Gateway) write() {
 		fmt.Fprintf(&sb, "        nodeIdRanges:\n          - {name: all, start: %d, end: %d}\n", nodeIDStart, nodeIDEnd)
 	}
 	fmt.Fprintf(&sb, "  routes:\n    - name: %s\n      endpoint: %q\n      bind: 127.0.0.1\n", RouteName, g.Bootstrap())
+	if g.sec.sni() {
+		fmt.Fprintf(&sb, "      brokerIdentificationStrategy: {type: host, pattern: %q}\n", g.sec.HostPattern)
+	}
 	fmt.Fprintf(&sb, "      epoch: %d\n      streamingDomain:\n        name: %s\n        bootstrapServerId: plain\n",
 		g.epoch, Domain(g.clusters[g.active]))
 	if sec := g.sec; sec != nil {
@@ -251,8 +254,15 @@ func (g *Gateway) write() {
 	}
 }
 
-// Bootstrap is the address clients are given.
-func (g *Gateway) Bootstrap() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(g.Port)) }
+// Bootstrap is the address clients are given: the route's endpoint, whose
+// host is GatewaySecurity.Host on an SNI route and 127.0.0.1 otherwise.
+func (g *Gateway) Bootstrap() string {
+	host := "127.0.0.1"
+	if g.sec.sni() {
+		host = g.sec.Host
+	}
+	return net.JoinHostPort(host, strconv.Itoa(g.Port))
+}
 
 // IsGatewayAddr says whether host:port is one of the gateway's listeners.
 func (g *Gateway) IsGatewayAddr(addr string) bool {
@@ -261,11 +271,22 @@ func (g *Gateway) IsGatewayAddr(addr string) bool {
 		return false
 	}
 	port, _ := strconv.Atoi(p)
+	if g.sec.sni() {
+		// One port; the names are the endpoint's host and the brokers'.
+		ok := host == g.sec.Host
+		for id := nodeIDStart; id <= nodeIDEnd; id++ {
+			ok = ok || host == g.BrokerHost(int32(id))
+		}
+		return ok && port == g.Port
+	}
 	return (host == "127.0.0.1" || host == "localhost") && port >= g.Port && port <= g.Port+1+nodeIDEnd-nodeIDStart
 }
 
 // BrokerAddr is the gateway address of the test clusters' broker.
 func (g *Gateway) BrokerAddr() string {
+	if g.sec.sni() {
+		return net.JoinHostPort(g.BrokerHost(NodeID), strconv.Itoa(g.Port))
+	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(g.Port+1+NodeID-nodeIDStart))
 }
 

@@ -2,9 +2,11 @@ package kafkatest
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -35,6 +37,43 @@ type GatewaySecurity struct {
 	// the SCRAM ones. ClusterMechanism is how the gateway logs in to the
 	// cluster for a client; "" is SCRAM-SHA-512.
 	ClientMechanism, ClusterMechanism string
+	// HostPattern, when set, is the route's brokerIdentificationStrategy
+	// {type: host} (SNI): one port serves the bootstrap, named Host, and
+	// every broker, named HostPattern with the node id for $(nodeId).
+	// Server's certificate must cover those names, and clients must send
+	// them to 127.0.0.1: see Gateway.HostsFile and ClientAuth.DialAddr.
+	Host, HostPattern string
+}
+
+// sni says whether the route tells brokers apart by TLS server name.
+func (s *GatewaySecurity) sni() bool { return s != nil && s.HostPattern != "" }
+
+// BrokerHost is the name the gateway advertises for broker id on an SNI
+// route (GatewaySecurity.HostPattern).
+func (g *Gateway) BrokerHost(id int32) string {
+	return strings.ReplaceAll(g.sec.HostPattern, "$(nodeId)", strconv.Itoa(int(id)))
+}
+
+// HostsFile writes, for an SNI route, a hosts file that sends the
+// endpoint's host and the brokers' names (node ids of nodeIdRanges) to
+// 127.0.0.1, and returns its path: the JVM's resolver with
+// -Djdk.net.hosts.file=<it> (which replaces the system resolver for that
+// JVM, so localhost is in it too), since the tests may not edit /etc/hosts.
+func (g *Gateway) HostsFile() string {
+	g.bed.T.Helper()
+	if !g.sec.sni() {
+		g.bed.T.Fatalf("%s: HostsFile without an SNI route", g.Name)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "127.0.0.1 localhost\n127.0.0.1 %s\n", g.sec.Host)
+	for id := nodeIDStart; id <= nodeIDEnd; id++ {
+		fmt.Fprintf(&sb, "127.0.0.1 %s\n", g.BrokerHost(int32(id)))
+	}
+	path := g.bed.Path(g.Name + "-hosts")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		g.bed.T.Fatal(err)
+	}
+	return path
 }
 
 func (s *GatewaySecurity) clusterMechanism() string {
@@ -66,6 +105,9 @@ func (g *Gateway) writeSecrets() error {
 		if err := write(g.secretPath("admin-"+c.Name), c.Sec.Admin.Password+"\n"); err != nil {
 			return err
 		}
+	}
+	if g.sec.sni() && g.sec.Host == "" {
+		return fmt.Errorf("an SNI route (HostPattern) needs a Host")
 	}
 	if g.sec.Auth != "swap" {
 		return nil
@@ -108,7 +150,11 @@ func (g *Gateway) AuthAs(u User, mechanism string, cert *testcerts.Files) Client
 	if g.sec == nil {
 		return ClientAuth{}
 	}
-	return ClientAuth{Mechanism: mechanism, User: u, Trust: g.sec.Server, Cert: cert}
+	a := ClientAuth{Mechanism: mechanism, User: u, Trust: g.sec.Server, Cert: cert}
+	if g.sec.sni() {
+		a.DialAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(g.Port))
+	}
+	return a
 }
 
 // Validate runs `turnout validate` on the gateway's configuration, as an

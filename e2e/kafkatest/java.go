@@ -17,6 +17,8 @@ type JVM struct {
 	Debug []string
 	// ClassPath is put before the Kafka jars.
 	ClassPath string
+	// SysProps are system properties, name=value (-D).
+	SysProps []string
 }
 
 // Java makes the command that runs mainClass with the Kafka jars on the class
@@ -47,9 +49,11 @@ func (b *Bed) Java(name string, jvm JVM, mainClass string, args ...string) *exec
 		"-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData",
 		"-Djava.awt.headless=true",
 		"-Dlog4j2.configurationFile=" + cfg,
-		"-cp", cp,
-		mainClass,
 	}
+	for _, p := range jvm.SysProps {
+		jargs = append(jargs, "-D"+p)
+	}
+	jargs = append(jargs, "-cp", cp, mainClass)
 	cmd := exec.Command("java", append(jargs, args...)...)
 	cmd.Dir = b.Dir
 	return cmd

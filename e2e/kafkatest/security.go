@@ -1,9 +1,11 @@
 package kafkatest
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"strings"
@@ -201,6 +203,11 @@ type ClientAuth struct {
 	// Cert, when set, is the client's own certificate: Chain and Key (PEM)
 	// and PKCS12 (protected by Password).
 	Cert *testcerts.Files
+	// DialAddr, when set, is where franz-go connects whatever broker it
+	// dials, asking for that broker's host as the TLS server name, as DNS
+	// sending every name to DialAddr would (a gateway's SNI route; the
+	// Java client has Gateway.HostsFile instead).
+	DialAddr string
 }
 
 // AuthAs is how a client logs in to the cluster as u with mechanism.
@@ -314,6 +321,18 @@ func (a ClientAuth) Kgo() ([]kgo.Opt, error) {
 	// franz-go sets ServerName to the host it dials (127.0.0.1), which the
 	// certificates carry as an IP address.
 	opts := []kgo.Opt{kgo.DialTLSConfig(cfg)}
+	if a.DialAddr != "" {
+		to := a.DialAddr
+		opts = []kgo.Opt{kgo.Dialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			c := cfg.Clone()
+			c.ServerName = host
+			return (&tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: c}).DialContext(ctx, network, to)
+		})}
+	}
 	if a.Mechanism != "" {
 		m, err := a.saslMechanism()
 		if err != nil {
