@@ -26,9 +26,10 @@ func TestPlannedSwitchPausesProducers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	leader := h.leader(ctx)
-	waitFor(t, ctx, "the leader measured a lag of 20", func() bool {
-		l := h.status(leader).Lag[route]
-		return l.Known && l.Records == 20
+	waitFor(t, ctx, "the leader measured a lag of 20, and a quorum sees both clusters healthy", func() bool {
+		st := h.status(leader)
+		l := st.Lag[route]
+		return l.Known && l.Records == 20 && st.Domain[primary].Healthy && st.Domain[standby].Healthy
 	})
 
 	o := h.failover(ctx, leader, agent.FailoverRequest{})

@@ -193,9 +193,10 @@ func (b *bed) assertGatewayOnly(d *dialed) {
 
 // TestSwitchoverKeepsClients is the gateway's reason to exist: a producer and
 // a group consumer, each one client object, cross from cluster 1 to cluster 2
-// when the route is switched mid-stream; every acknowledged record is
-// consumed, records acknowledged after the switch are on cluster 2, and the
-// clients only ever connect to gateway ports.
+// when the route is switched mid-stream (a planned switch: the producer held
+// at the gateway meanwhile); every acknowledged record is consumed, records
+// acknowledged after the switch are on cluster 2, and the clients only ever
+// connect to gateway ports.
 func TestSwitchoverKeepsClients(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -288,6 +289,18 @@ func testSwitchover(t *testing.T, producerOpts, consumerOpts []kgo.Opt) *bed {
 	started := time.Now()
 	waitFor(t, ctx, "the producer has run for 6 s and the consumer has caught up", func() bool {
 		return time.Since(started) > 6*time.Second && len(acks) > 100 && countSeen(&mu, seen, 0, 100) == 100
+	})
+	// A planned switch, as the agents make it: nothing copies cluster 1
+	// to cluster 2 here, so the producer is held at the gateway until the
+	// consumer has read all cluster 1 acknowledged. The held record then
+	// goes to cluster 2.
+	if code, st := b.post("/pause", `{"route":"switchover-route","epoch":0,"ttl":"30s"}`); code != http.StatusOK {
+		t.Fatalf("pause answered %d %+v", code, st)
+	}
+	waitFor(t, ctx, "the producer is held", func() bool { return b.counter("turnout_gateway_produce_held_total") >= 1 })
+	beforePause := len(acks) // the held record is the next one
+	waitFor(t, ctx, "the consumer has read every record cluster 1 acknowledged", func() bool {
+		return countSeen(&mu, seen, 0, beforePause) == beforePause
 	})
 	b.writeConfig(1, 1)
 	switchedAt = time.Now()
