@@ -79,11 +79,14 @@ type session struct {
 	cw       *bufio.Writer          // to the client; under wmu
 	clientID atomic.Pointer[string] // from the first request's header
 	fetched  atomic.Bool            // the client is a consumer
-	wmu      sync.Mutex             // client writes: the response loop's, and the gateway's own answers
-	inFlight atomic.Int32           // requests forwarded and not yet answered
-	enqueued uint64                 // entries ever queued; the request loop's alone
-	answered atomic.Uint64          // entries ever taken off the queue by the response loop
-	owed     atomic.Int32           // of those, the ones a drain waits for (not long polls)
+	// working: the client sent a request past the connection's set-up
+	// (ApiVersions and SASL), so it counts the connection as up.
+	working  atomic.Bool
+	wmu      sync.Mutex    // client writes: the response loop's, and the gateway's own answers
+	inFlight atomic.Int32  // requests forwarded and not yet answered
+	enqueued uint64        // entries ever queued; the request loop's alone
+	answered atomic.Uint64 // entries ever taken off the queue by the response loop
+	owed     atomic.Int32  // of those, the ones a drain waits for (not long polls)
 	draining chan struct{}
 	linger   atomic.Pointer[func()] // set by drain
 	respDone chan struct{}          // closed when the response loop has ended
@@ -266,6 +269,9 @@ func (s *session) request(frame []byte) (bool, error) {
 	if s.clientID.Load() == nil {
 		id := wire.ClientID(frame)
 		s.clientID.Store(&id)
+	}
+	if !s.working.Load() && h.Key != apiVersionsKey && h.Key != saslHandshakeKey && h.Key != saslAuthenticateKey {
+		s.working.Store(true)
 	}
 	s.route.metrics.bytesIn.Add(float64(len(frame)))
 	if h.Key == produceKey && !s.waitProduce() {

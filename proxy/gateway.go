@@ -430,7 +430,10 @@ func (rs *routeServer) hasClient(key string, r *Route) bool {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	for s := range rs.sessions {
-		if s.route == r && s.clientKey() == key {
+		// A connection still in its set-up is not one the client counts
+		// as up (librdkafka: not before SASL is done), so it does not
+		// end the old connection's linger.
+		if s.route == r && s.working.Load() && s.clientKey() == key {
 			return true
 		}
 	}
