@@ -87,23 +87,7 @@ func secSwitchover(t *testing.T, auth string) {
 	gw := b.NewGateway("gateway", []*kafkatest.Cluster{c1, c2}, 0, gsec)
 	gw.Validate(t)
 
-	var classes string
-	compiled := make(chan struct{})
-	go func() { defer close(compiled); classes = b.CompileJava() }()
-	errs := make(chan error, 2)
-	for _, c := range []*kafkatest.Cluster{c1, c2} {
-		go func() { errs <- c.StartErr(ctx) }()
-	}
-	if err := errors.Join(<-errs, <-errs); err != nil {
-		t.Fatal(err)
-	}
-	c1.CreateTopic(ctx, swTopic, 3, nil)
-	mm := b.StartMirrorMaker(c1, c2, swTopic)
-	gw.Start(ctx)
-	<-compiled
-	if t.Failed() {
-		t.FailNow()
-	}
+	classes, mm := startMirrored(ctx, t, b, c1, c2, gw)
 
 	kcatMech := kafkatest.ScramSHA512
 	if broken, v := kcatSCRAMBroken(kcat); broken {
@@ -125,20 +109,7 @@ func secSwitchover(t *testing.T, auth string) {
 	b.OnCleanup(func() { load.stop(t, 0) })
 	load.waitSteady(t, 120*time.Second)
 
-	if _, err := mm.CaughtUp(ctx, swTopic, 120*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range load.consumers {
-		if _, _, err := mm.GroupSynced(ctx, c.group, swTopic, 0, 60*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t0 := time.Now()
-	if _, err := gw.Switch(ctx, 1); err != nil {
-		t.Fatalf("switching the route to kafka2: %v", err)
-	}
-	t1 := time.Now()
-	t.Logf("switched to kafka2: POST /restart took %v", t1.Sub(t0).Round(time.Millisecond))
+	t0, t1 := switchWhenMirrored(ctx, t, mm, gw, load, 120*time.Second)
 	for _, why := range load.carriedOn(t1, 5*drillRate, 120*time.Second) {
 		t.Errorf("producer did not carry on after the switch: %s", why)
 	}
@@ -154,16 +125,76 @@ func secSwitchover(t *testing.T, auth string) {
 			t.Errorf("the gateway's logins again before the session lifetime ended: %v ok, %v failed (%v)", again, failed, err)
 		}
 	}
-	load.stop(t, 90*time.Second)
-	acked := load.acked()
+	lost := lossAfterSwitch(ctx, t, c2, load, t0, 90*time.Second)
+	reportSwitch(t, fmt.Sprintf("SWITCH   auth=%-11s", auth), t1.Sub(t0), lost)
+}
 
-	// kafka2 holds every acknowledged record once MirrorMaker has copied
-	// what kafka1 took before the switch.
+// startMirrored starts the two clusters (kafka1 with the switchover's topic),
+// MirrorMaker 2 from kafka1 to kafka2 and the gateway, and compiles the Java
+// clients meanwhile.
+func startMirrored(ctx context.Context, t *testing.T, b *kafkatest.Bed, c1, c2 *kafkatest.Cluster, gw *kafkatest.Gateway) (string, *kafkatest.MirrorMaker) {
+	t.Helper()
+	var classes string
+	compiled := make(chan struct{})
+	go func() { defer close(compiled); classes = b.CompileJava() }()
+	errs := make(chan error, 2)
+	for _, c := range []*kafkatest.Cluster{c1, c2} {
+		go func() { errs <- c.StartErr(ctx) }()
+	}
+	if err := errors.Join(<-errs, <-errs); err != nil {
+		t.Fatal(err)
+	}
+	c1.CreateTopic(ctx, swTopic, 3, nil)
+	mm := b.StartMirrorMaker(c1, c2, swTopic)
+	gw.Start(ctx)
+	<-compiled
+	if t.Failed() {
+		t.FailNow()
+	}
+	return classes, mm
+}
+
+// switchWhenMirrored switches the gateway's route to kafka2 once
+// MirrorMaker has copied the topic (within timeout) and every consumer
+// group's offsets, and returns when the switch was asked and answered.
+func switchWhenMirrored(ctx context.Context, t *testing.T, mm *kafkatest.MirrorMaker, gw *kafkatest.Gateway, load *drillLoad, timeout time.Duration) (time.Time, time.Time) {
+	t.Helper()
+	if _, err := mm.CaughtUp(ctx, swTopic, timeout); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range load.consumers {
+		if _, _, err := mm.GroupSynced(ctx, c.group, swTopic, 0, 60*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t0 := time.Now()
+	if _, err := gw.Switch(ctx, 1); err != nil {
+		t.Fatalf("switching the route to kafka2: %v", err)
+	}
+	t1 := time.Now()
+	t.Logf("switched to kafka2: POST /restart took %v", t1.Sub(t0).Round(time.Millisecond))
+	return t0, t1
+}
+
+// switchLoss is what a switchover kept and lost.
+type switchLoss struct {
+	acked, missingOnC2 int
+	figures            loadFigures
+}
+
+// lossAfterSwitch stops the load (waiting up to wait) and checks that
+// kafka2 holds every acknowledged record once MirrorMaker has copied what
+// kafka1 took before the switch, that no send failed, and that every
+// consumer saw every acknowledged record (a known kcat death aside).
+func lossAfterSwitch(ctx context.Context, t *testing.T, c2 *kafkatest.Cluster, load *drillLoad, switched time.Time, wait time.Duration) switchLoss {
+	t.Helper()
+	load.stop(t, wait)
+	acked := load.acked()
 	_, missingOnC2, err := waitHolds(ctx, c2, swTopic, acked)
 	if err != nil {
 		t.Errorf("kafka2 lacks %d of the %d acknowledged records: %v", missingOnC2, len(acked), err)
 	}
-	f := load.figures(t0, nil)
+	f := load.figures(switched, nil)
 	if f.errors > 0 {
 		t.Errorf("%d sends failed across a planned switch", f.errors)
 	}
@@ -179,12 +210,19 @@ func secSwitchover(t *testing.T, auth string) {
 			t.Errorf("consumer %s never saw %d acknowledged records", c.name, missing)
 		}
 	}
+	return switchLoss{acked: len(acked), missingOnC2: missingOnC2, figures: f}
+}
+
+// reportSwitch logs and reports a switchover's line, head first.
+func reportSwitch(t *testing.T, head string, restart time.Duration, l switchLoss) {
+	t.Helper()
 	res := "PASS"
 	if t.Failed() {
 		res = "FAIL"
 	}
-	line := fmt.Sprintf("SWITCH   auth=%-11s %s restart=%v acked=%d kafka2-lost=%d producer-gap=%v errors=%d; %s",
-		auth, res, t1.Sub(t0).Round(time.Millisecond), len(acked), missingOnC2, f.gap.Round(time.Millisecond), f.errors, strings.Join(f.perConsumer, "; "))
+	f := l.figures
+	line := fmt.Sprintf("%s %s restart=%v acked=%d kafka2-lost=%d producer-gap=%v errors=%d; %s",
+		head, res, restart.Round(time.Millisecond), l.acked, l.missingOnC2, f.gap.Round(time.Millisecond), f.errors, strings.Join(f.perConsumer, "; "))
 	kafkatest.Report(secSection, line)
 	t.Log(line)
 }

@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -50,23 +48,7 @@ func TestSecuritySNI(t *testing.T) {
 	gw.Validate(t)
 	hosts := "-Djdk.net.hosts.file=" + gw.HostsFile()
 
-	var classes string
-	compiled := make(chan struct{})
-	go func() { defer close(compiled); classes = b.CompileJava() }()
-	errs := make(chan error, 2)
-	for _, c := range []*kafkatest.Cluster{c1, c2} {
-		go func() { errs <- c.StartErr(ctx) }()
-	}
-	if err := errors.Join(<-errs, <-errs); err != nil {
-		t.Fatal(err)
-	}
-	c1.CreateTopic(ctx, swTopic, 3, nil)
-	mm := b.StartMirrorMaker(c1, c2, swTopic)
-	gw.Start(ctx)
-	<-compiled
-	if t.Failed() {
-		t.FailNow()
-	}
+	classes, mm := startMirrored(ctx, t, b, c1, c2, gw)
 
 	login := user(t, sec1, "alice") // the same password on both clusters
 	scram := gw.AuthAs(login, kafkatest.ScramSHA512, nil)
@@ -84,20 +66,7 @@ func TestSecuritySNI(t *testing.T) {
 	b.OnCleanup(func() { load.stop(t, 0) })
 	load.waitSteady(t, 60*time.Second)
 
-	if _, err := mm.CaughtUp(ctx, swTopic, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range load.consumers {
-		if _, _, err := mm.GroupSynced(ctx, c.group, swTopic, 0, 60*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t0 := time.Now()
-	if _, err := gw.Switch(ctx, 1); err != nil {
-		t.Fatalf("switching the route to kafka2: %v", err)
-	}
-	t1 := time.Now()
-	t.Logf("switched to kafka2: POST /restart took %v", t1.Sub(t0).Round(time.Millisecond))
+	t0, t1 := switchWhenMirrored(ctx, t, mm, gw, load, 60*time.Second)
 	for _, why := range load.carriedOn(t1, 3*drillRate, 60*time.Second) {
 		t.Errorf("producer did not carry on after the switch: %s", why)
 	}
@@ -105,25 +74,7 @@ func TestSecuritySNI(t *testing.T) {
 	if after := checkSNIMetadata(ctx, t, gw, scram, c2); after != id {
 		t.Errorf("the route's cluster id went from %s to %s across the switch", id, after)
 	}
-	load.stop(t, 60*time.Second)
-	acked := load.acked()
-
-	_, missingOnC2, err := waitHolds(ctx, c2, swTopic, acked)
-	if err != nil {
-		t.Errorf("kafka2 lacks %d of the %d acknowledged records: %v", missingOnC2, len(acked), err)
-	}
-	f := load.figures(t0, nil)
-	if f.errors > 0 {
-		t.Errorf("%d sends failed across a planned switch", f.errors)
-	}
-	for _, c := range load.consumers {
-		switch missing := c.missing(acked); {
-		case c.died():
-			t.Errorf("consumer %s died: %s", c.name, c.deathNote())
-		case missing > 0:
-			t.Errorf("consumer %s never saw %d acknowledged records", c.name, missing)
-		}
-	}
+	lost := lossAfterSwitch(ctx, t, c2, load, t0, 60*time.Second)
 	// The Java clients dialled the gateway's names on its one port, the
 	// broker's among them, and never learned a cluster's address.
 	for _, name := range []string{"java-producer", "java-consumer"} {
@@ -147,14 +98,7 @@ func TestSecuritySNI(t *testing.T) {
 		}
 	}
 
-	res := "PASS"
-	if t.Failed() {
-		res = "FAIL"
-	}
-	line := fmt.Sprintf("SNI      auth=passthrough %s restart=%v acked=%d kafka2-lost=%d producer-gap=%v errors=%d; %s",
-		res, t1.Sub(t0).Round(time.Millisecond), len(acked), missingOnC2, f.gap.Round(time.Millisecond), f.errors, strings.Join(f.perConsumer, "; "))
-	kafkatest.Report(secSection, line)
-	t.Log(line)
+	reportSwitch(t, "SNI      auth=passthrough", t1.Sub(t0), lost)
 }
 
 // checkSNIMetadata checks, with franz-go through the gateway, that the
