@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strconv"
@@ -236,16 +237,14 @@ func (l *drillLoad) figures(fault time.Time, oldValues map[string]bool) loadFigu
 	return f
 }
 
-// javaProducer runs e2e/java/AckedProducer (the Java client's idempotent
-// producer, acks=all) at drillRate; props are more client settings
-// (name=value), such as kafkatest.ClientAuth.Java's, or JVM system
-// properties (-Dname=value; see javaArgs).
-func javaProducer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, prefix, name string, props ...string) *producerRun {
+// startJava starts one of the e2e/java clients: its arguments, then props
+// (client settings, or -D system properties; see javaArgs). Closing stdin
+// stops it; stdout carries its lines.
+func startJava(t *testing.T, b *kafkatest.Bed, classes, name, main string, args, props []string) (io.WriteCloser, io.Reader, *kafkatest.Process) {
 	t.Helper()
-	p := &producerRun{name: name, done: make(chan struct{})}
 	sys, props := javaArgs(props)
 	cmd := b.Java(name, kafkatest.JVM{Heap: "128m", ClassPath: classes, Debug: javaDebug, SysProps: sys},
-		"AckedProducer", append([]string{bootstrap, topic, prefix, strconv.Itoa(drillRate)}, props...)...)
+		main, append(args, props...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -258,6 +257,17 @@ func javaProducer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, pre
 	if err != nil {
 		t.Fatal(err)
 	}
+	return stdin, stdout, proc
+}
+
+// javaProducer runs e2e/java/AckedProducer (the Java client's idempotent
+// producer, acks=all) at drillRate; props are more client settings
+// (name=value), such as kafkatest.ClientAuth.Java's, or JVM system
+// properties (-Dname=value; see javaArgs).
+func javaProducer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, prefix, name string, props ...string) *producerRun {
+	t.Helper()
+	p := &producerRun{name: name, done: make(chan struct{})}
+	stdin, stdout, proc := startJava(t, b, classes, name, "AckedProducer", []string{bootstrap, topic, prefix, strconv.Itoa(drillRate)}, props)
 	var once sync.Once
 	p.stop = func() { once.Do(func() { stdin.Close() }) }
 	p.doneAt = func() error {
@@ -348,21 +358,7 @@ func javaConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, nam
 func javaGroupConsumer(t *testing.T, b *kafkatest.Bed, bootstrap, classes, topic, name, group, protocol string, props ...string) *consumerRun {
 	t.Helper()
 	c := &consumerRun{name: name, group: group}
-	sys, props := javaArgs(props)
-	cmd := b.Java(name, kafkatest.JVM{Heap: "128m", ClassPath: classes, Debug: javaDebug, SysProps: sys},
-		"GroupConsumer", append([]string{bootstrap, topic, group, protocol}, props...)...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	proc, err := b.Start(name, cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stdin, stdout, proc := startJava(t, b, classes, name, "GroupConsumer", []string{bootstrap, topic, group, protocol}, props)
 	c.proc = proc
 	c.stopFn = func() {
 		stdin.Close()
