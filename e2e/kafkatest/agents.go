@@ -374,16 +374,7 @@ func (a *Agent) LogLines(words ...string) []string {
 		if i > 1 {
 			name = fmt.Sprintf("agent-%s-%d", a.ID, i)
 		}
-		data, _ := os.ReadFile(a.bed.Path(name + ".out"))
-		for _, l := range strings.Split(string(data), "\n") {
-			ok := l != ""
-			for _, w := range words {
-				ok = ok && strings.Contains(l, w)
-			}
-			if ok {
-				out = append(out, l)
-			}
-		}
+		out = append(out, linesWith(a.bed.Path(name+".out"), words)...)
 	}
 	return out
 }

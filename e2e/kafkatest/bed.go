@@ -346,3 +346,20 @@ func Poll(timeout, interval time.Duration, cond func() (bool, error)) error {
 		time.Sleep(interval)
 	}
 }
+
+// linesWith returns the lines of the file at path that contain every one
+// of words (none if it cannot be read).
+func linesWith(path string, words []string) []string {
+	data, _ := os.ReadFile(path)
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		ok := l != ""
+		for _, w := range words {
+			ok = ok && strings.Contains(l, w)
+		}
+		if ok {
+			out = append(out, l)
+		}
+	}
+	return out
+}

@@ -402,17 +402,4 @@ func (g *Gateway) Metric(ctx context.Context, name string, labels ...string) (fl
 }
 
 // LogLines returns the gateway's log lines that contain every one of words.
-func (g *Gateway) LogLines(words ...string) []string {
-	data, _ := os.ReadFile(g.Log)
-	var out []string
-	for _, l := range strings.Split(string(data), "\n") {
-		ok := l != ""
-		for _, w := range words {
-			ok = ok && strings.Contains(l, w)
-		}
-		if ok {
-			out = append(out, l)
-		}
-	}
-	return out
-}
+func (g *Gateway) LogLines(words ...string) []string { return linesWith(g.Log, words) }
