@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/turnout/turnout/proxy/config"
@@ -23,50 +24,53 @@ var errBadPause = errors.New("pause length out of range")
 // are never sent: the switch drains their connections, and the clients send
 // them again, unacknowledged, to the new cluster.
 type producePause struct {
+	// released is read by every Produce, so without the lock, which
+	// orders start and release.
+	released atomic.Pointer[chan struct{}] // nil while producing; closed on resume
 	mu       sync.Mutex
-	released chan struct{} // nil while producing; closed on resume
 	until    time.Time
 	timer    *time.Timer
 }
 
 // held returns the channel a Produce waits on, or nil when not paused.
 func (p *producePause) held() <-chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.released
+	if c := p.released.Load(); c != nil {
+		return *c
+	}
+	return nil
 }
 
 // start pauses for ttl from now, or extends a pause already on.
 func (p *producePause) start(ttl time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.released == nil {
-		p.released = make(chan struct{})
+	c := p.released.Load()
+	if c == nil {
+		ch := make(chan struct{})
+		c = &ch
+		p.released.Store(c)
 	}
 	if p.timer != nil {
 		p.timer.Stop()
 	}
 	p.until = time.Now().Add(ttl)
-	released := p.released
-	p.timer = time.AfterFunc(ttl, func() { p.release(released) })
+	p.timer = time.AfterFunc(ttl, func() { p.release(c) })
 }
 
 // stop resumes producing; it reports whether a pause was on.
-func (p *producePause) stop() bool {
-	p.mu.Lock()
-	released := p.released
-	p.mu.Unlock()
-	return p.release(released)
-}
+func (p *producePause) stop() bool { return p.release(nil) }
 
-func (p *producePause) release(released chan struct{}) bool {
+// release ends the pause on, if it is which (any pause when which is nil):
+// a timer of an earlier pause must not end a newer one.
+func (p *producePause) release(which *chan struct{}) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if released == nil || p.released != released {
-		return false // already released, or a newer pause started
+	c := p.released.Load()
+	if c == nil || which != nil && c != which {
+		return false
 	}
-	close(p.released)
-	p.released = nil
+	close(*c)
+	p.released.Store(nil)
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timer = nil
@@ -78,7 +82,7 @@ func (p *producePause) release(released chan struct{}) bool {
 func (p *producePause) pausedUntil() time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.released == nil {
+	if p.released.Load() == nil {
 		return time.Time{}
 	}
 	return p.until
