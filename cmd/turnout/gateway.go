@@ -17,6 +17,7 @@ import (
 	"github.com/turnout/turnout/policy"
 	"github.com/turnout/turnout/proxy"
 	"github.com/turnout/turnout/proxy/config"
+	"gopkg.in/yaml.v3"
 )
 
 func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -106,6 +107,9 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() < 1 || fs.NArg() > 2 {
 		return fmt.Errorf("%w: want a gateway configuration file and optionally a policy file", errUsage)
 	}
+	if fs.NArg() == 1 && isPolicy(fs.Arg(0)) {
+		return validatePolicyAlone(fs.Arg(0), stdout)
+	}
 	cfg, err := config.Load(fs.Arg(0))
 	if err != nil {
 		return err
@@ -145,5 +149,46 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		fmt.Fprintln(stdout)
 	}
+	return nil
+}
+
+// isPolicy reports whether a file's top-level keys are a policy's rather
+// than a gateway config's: the two share only routes, and a policy given
+// where the gateway config goes would otherwise be reported as a gateway
+// config full of unknown keys.
+func isPolicy(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var top map[string]any
+	if yaml.Unmarshal(data, &top) != nil {
+		return false
+	}
+	policyKeys, gatewayKeys := 0, 0
+	for k := range top {
+		switch k {
+		case "probe", "health", "failover", "replication", "gateways", "gatewayConfig", "signalFile":
+			policyKeys++
+		case "gateway", "streamingDomains", "admin", "secretStores", "limits":
+			gatewayKeys++
+		}
+	}
+	return policyKeys > 0 && gatewayKeys == 0
+}
+
+// validatePolicyAlone checks a policy on its own and says how to check it
+// against the gateway config it governs, which is where most of its
+// mistakes (a route or domain the gateway does not have) would show.
+func validatePolicyAlone(path string, stdout io.Writer) error {
+	pol, err := policy.Load(path)
+	if err != nil {
+		return err
+	}
+	gw := pol.GatewayConfig
+	if gw == "" {
+		gw = "GATEWAY.yaml"
+	}
+	fmt.Fprintf(stdout, "%s: OK as a policy on its own; a policy goes second, after the gateway config it governs:\n  turnout validate %s %s\n", path, gw, path)
 	return nil
 }

@@ -67,6 +67,9 @@ func TestValidate(t *testing.T) {
 	os.WriteFile(bad, []byte(strings.Replace(gatewayYAML("127.0.0.1:9092", "127.0.0.1:9093", 19092, 1, 0),
 		"bootstrapServerId: plain", "bootstrapServerId: tls", 1)), 0o644)
 
+	badPolicy := filepath.Join(dir, "badpolicy.yaml")
+	os.WriteFile(badPolicy, []byte("routes: [{name: r, primary: a, standby: b}]\nprobe:\n  intervl: 1s\n"), 0o644)
+
 	for _, tc := range []struct {
 		name     string
 		args     []string
@@ -81,6 +84,9 @@ func TestValidate(t *testing.T) {
 		{"gateway without config", []string{"gateway"}, 2, "", "--config is required"},
 		{"version", []string{"version"}, 0, "turnout ", ""},
 		{"shipped config", []string{"validate", "../../configs/gateway.yaml"}, 0, "gateway.yaml: OK", ""},
+		{"policy alone", []string{"validate", "../../configs/policy.yaml"}, 0,
+			"policy.yaml: OK as a policy on its own; a policy goes second, after the gateway config it governs:\n  turnout validate /var/lib/turnout/gateway.yaml ../../configs/policy.yaml", ""},
+		{"bad policy alone", []string{"validate", badPolicy}, 1, "", "badpolicy.yaml:3:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errOut, code := turnout(t, tc.args...)
