@@ -25,6 +25,7 @@ var exercisedBy = map[string][]string{
 
 // readmeCommand is one command the README tells a reader to run.
 type readmeCommand struct {
+	file     string // README.md or docs/NAME.md
 	line     string
 	synopsis bool // from the usage block: [optional] flags and | choices
 }
@@ -48,7 +49,7 @@ func readmeCommands(text string) []readmeCommand {
 	for _, line := range strings.Split(text, "\n") {
 		if fence, ok := strings.CutPrefix(line, "```"); ok {
 			if inBlock && synopsis != "" {
-				out = append(out, readmeCommand{synopsis, true})
+				out = append(out, readmeCommand{line: synopsis, synopsis: true})
 				synopsis = ""
 			}
 			inBlock, lang = !inBlock, strings.TrimSpace(fence)
@@ -68,7 +69,7 @@ func readmeCommands(text string) []readmeCommand {
 			switch {
 			case strings.HasPrefix(trimmed, "turnout "):
 				if synopsis != "" {
-					out = append(out, readmeCommand{synopsis, true})
+					out = append(out, readmeCommand{line: synopsis, synopsis: true})
 				}
 				synopsis = trimmed
 			case synopsis != "" && strings.HasPrefix(trimmed, "--"):
@@ -93,13 +94,19 @@ func readmeCommands(text string) []readmeCommand {
 // commands name the shipped units, curl calls name admin endpoints, and go
 // commands are what a make target runs.
 func TestReadmeCommands(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
-	if err != nil {
-		t.Fatal(err)
+	var cmds []readmeCommand
+	for _, name := range docFiles(t) {
+		text, err := os.ReadFile(filepath.Join(repoRoot, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rc := range readmeCommands(string(text)) {
+			rc.file = name
+			cmds = append(cmds, rc)
+		}
 	}
-	cmds := readmeCommands(string(readme))
 	if len(cmds) < 20 {
-		t.Fatalf("found %d commands in the README; the parser is likely broken", len(cmds))
+		t.Fatalf("found %d commands in the README and docs/; the parser is likely broken", len(cmds))
 	}
 	makefile, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
 	if err != nil {
@@ -139,7 +146,7 @@ func TestReadmeCommands(t *testing.T) {
 		case args[0] == "make":
 			for _, a := range args[1:] {
 				if !strings.Contains(a, "=") && !targets[a] {
-					t.Errorf("README: %q: the Makefile has no target %s", rc.line, a)
+					t.Errorf("%s: %q: the Makefile has no target %s", rc.file, rc.line, a)
 				}
 			}
 		case args[0] == "turnout" || args[0] == "bin/turnout":
@@ -148,13 +155,13 @@ func TestReadmeCommands(t *testing.T) {
 			checkReadmeCompose(t, c, rc, args[2:], known)
 		case args[0] == "docker":
 			if _, err := os.Stat(filepath.Join(repoRoot, "Dockerfile")); err != nil {
-				t.Errorf("README: %q, but there is no Dockerfile", rc.line)
+				t.Errorf("%s: %q, but there is no Dockerfile", rc.file, rc.line)
 			}
 		case args[0] == "systemctl":
 			unit := args[len(args)-1]
 			template, _, _ := strings.Cut(unit, "@")
 			if _, err := os.Stat(filepath.Join(repoRoot, "configs/systemd", template+"@.service")); err != nil {
-				t.Errorf("README: %q: configs/systemd has no %s@.service", rc.line, template)
+				t.Errorf("%s: %q: configs/systemd has no %s@.service", rc.file, rc.line, template)
 			}
 		case args[0] == "go":
 			// Named as what make runs: each word must be in a $(GO) line.
@@ -169,15 +176,15 @@ func TestReadmeCommands(t *testing.T) {
 				}
 			}
 			if !ok {
-				t.Errorf("README: %q is not what a make target runs", rc.line)
+				t.Errorf("%s: %q is not what a make target runs", rc.file, rc.line)
 			}
 		case args[0] == "curl":
 			u, err := url.Parse(args[len(args)-1])
 			if err != nil || !slices.Contains([]string{"/status", "/metrics", "/healthz", "/restart", "/failover"}, u.Path) {
-				t.Errorf("README: %q does not call an admin endpoint (%v)", rc.line, err)
+				t.Errorf("%s: %q does not call an admin endpoint (%v)", rc.file, rc.line, err)
 			}
 		default:
-			t.Errorf("README: %q: nothing checks this command; teach TestReadmeCommands about it", rc.line)
+			t.Errorf("%s: %q: nothing checks this command; teach TestReadmeCommands about it", rc.file, rc.line)
 		}
 	}
 }
@@ -194,11 +201,11 @@ func checkReadmeTurnout(t *testing.T, rc readmeCommand, args []string, known map
 		found = found || c.name == sub
 	}
 	if !found {
-		t.Errorf("README: %q: turnout has no command %s", rc.line, sub)
+		t.Errorf("%s: %q: turnout has no command %s", rc.file, rc.line, sub)
 		return
 	}
 	if _, ok := exercisedBy[sub]; !ok {
-		t.Errorf("README: %q: no test is named in exercisedBy for turnout %s", rc.line, sub)
+		t.Errorf("%s: %q: no test is named in exercisedBy for turnout %s", rc.file, rc.line, sub)
 	}
 	var flags, positional []string
 	for _, a := range args[1:] {
@@ -218,7 +225,7 @@ func checkReadmeTurnout(t *testing.T, rc readmeCommand, args []string, known map
 		}
 		for _, f := range flags {
 			if !known[sub][f] {
-				t.Errorf("README: %q: turnout %s has no flag --%s", rc.line, sub, f)
+				t.Errorf("%s: %q: turnout %s has no flag --%s", rc.file, rc.line, sub, f)
 			}
 		}
 	}
@@ -229,7 +236,7 @@ func checkReadmeTurnout(t *testing.T, rc readmeCommand, args []string, known map
 			paths = append(paths, filepath.Join(repoRoot, p))
 		}
 		if out, stderr, code := turnout(t, append([]string{"validate"}, paths...)...); code != 0 {
-			t.Errorf("README: %q: exit %d\n%s%s", rc.line, code, out, stderr)
+			t.Errorf("%s: %q: exit %d\n%s%s", rc.file, rc.line, code, out, stderr)
 		}
 	}
 }
@@ -255,7 +262,83 @@ func checkReadmeCompose(t *testing.T, c *compose, rc readmeCommand, args []strin
 	}
 	for _, n := range names {
 		if _, ok := c.file.Services[n]; !ok {
-			t.Errorf("README: %q: docker-compose.yml has no service %s", rc.line, n)
+			t.Errorf("%s: %q: docker-compose.yml has no service %s", rc.file, rc.line, n)
 		}
 	}
+}
+
+// docFiles are the README and the pages under docs/, relative to the
+// repository root.
+func docFiles(t *testing.T) []string {
+	t.Helper()
+	pages, err := filepath.Glob(filepath.Join(repoRoot, "docs", "*.md"))
+	if err != nil || len(pages) == 0 {
+		t.Fatalf("no pages in docs/ (%v)", err)
+	}
+	files := []string{"README.md"}
+	for _, p := range pages {
+		files = append(files, filepath.Join("docs", filepath.Base(p)))
+	}
+	return files
+}
+
+// TestDocLinks: every relative link in the README and docs/ names a file
+// that exists and, with a #fragment, a heading in it, so that moving a
+// section between pages cannot leave a dead link behind.
+func TestDocLinks(t *testing.T) {
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	anchors := map[string]map[string]bool{}
+	headings := func(file string) map[string]bool {
+		if a, ok := anchors[file]; ok {
+			return a
+		}
+		a := map[string]bool{}
+		data, _ := os.ReadFile(filepath.Join(repoRoot, file))
+		for _, line := range strings.Split(string(data), "\n") {
+			if h, ok := strings.CutPrefix(line, "#"); ok {
+				a[githubAnchor(strings.TrimLeft(h, "#"))] = true
+			}
+		}
+		anchors[file] = a
+		return a
+	}
+	for _, file := range docFiles(t) {
+		data, err := os.ReadFile(filepath.Join(repoRoot, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(data), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			path, frag, _ := strings.Cut(target, "#")
+			dest := file
+			if path != "" {
+				dest = filepath.Join(filepath.Dir(file), path)
+				if _, err := os.Stat(filepath.Join(repoRoot, dest)); err != nil {
+					t.Errorf("%s: link %s: %v", file, target, err)
+					continue
+				}
+			}
+			if frag != "" && strings.HasSuffix(dest, ".md") && !headings(dest)[frag] {
+				t.Errorf("%s: link %s: %s has no heading with that anchor", file, target, dest)
+			}
+		}
+	}
+}
+
+// githubAnchor is the fragment GitHub gives a heading: lower case, spaces
+// to hyphens, punctuation other than hyphens and underscores dropped.
+func githubAnchor(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r == ' ':
+			b.WriteRune('-')
+		case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
