@@ -127,6 +127,7 @@ func (a *Agent) measureLag(ctx context.Context) {
 		mctx, cancel := context.WithTimeout(ctx, a.policy.Probe.Timeout)
 		lag, err := a.lagger.measure(mctx, r.Name, rs.Active, r.Other(rs.Active))
 		cancel()
+		lag.Agent = a.cfg.ID
 		if err != nil {
 			a.log.Debug("replication lag not measured; keeping the last known", "route", r.Name, "err", err)
 			continue
