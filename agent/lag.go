@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -43,7 +44,14 @@ type source struct {
 	topics  map[string]kadm.TopicID
 }
 
-// measure returns the lag of to behind from.
+// errPositionsGone is a replicated position past the end of the source's
+// partition. Only a position of records that are gone, from before the
+// topic or the cluster was recreated, can be: it says nothing of what the
+// standby holds now, so the lag is unknown.
+var errPositionsGone = errors.New("the replicated position is past the end of the source, so it is of records that are gone")
+
+// measure returns the lag of to behind from. With errPositionsGone, it
+// also returns the lag as unknown, to report.
 func (l *lagger) measure(ctx context.Context, route, from, to string) (policy.Lag, error) {
 	lag := policy.Lag{Route: route}
 	src, err := l.clusters.client(from)
@@ -119,14 +127,10 @@ func (l *lagger) measure(ctx context.Context, route, from, to string) (policy.La
 	})
 	lag.At = time.Now()
 	if len(beyond) > 0 {
-		// Only a position of records that are gone, from before the
-		// topic or the cluster was recreated, can be past the end: it
-		// says nothing of what the standby holds now.
 		slices.Sort(beyond)
-		lag.Records = 0
-		lag.Detail = fmt.Sprintf("%s -> %s: the replicated position is past the end of the source, so it is of records that are gone (was %s recreated?): %s",
-			from, to, from, strings.Join(firstN(beyond, 8), "; "))
-		return lag, nil
+		err := fmt.Errorf("%s -> %s: %w (was %s recreated?): %s", from, to, errPositionsGone, from, strings.Join(firstN(beyond, 8), "; "))
+		lag.Records, lag.Detail = 0, err.Error()
+		return lag, err
 	}
 	slices.Sort(behind)
 	lag.Known = true

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -155,9 +156,14 @@ func TestMM2LagAfterFailbackToARecreatedTopic(t *testing.T) {
 func TestMM2PositionPastTheEndIsUnknownLag(t *testing.T) {
 	b := newMM2Bed(t)
 	failoverAndBack(b, b.lagger())
-	lag := b.measure(b.lagger(), "k1", "k2")
-	if lag.Known || !strings.Contains(lag.Detail, "orders[0] at 10, end 5") {
-		t.Fatalf("lag %+v, want unknown, naming orders[0] past the end", lag)
+	wantUnknown(b, b.lagger(), "orders[0] at 10, end 5")
+}
+
+func wantUnknown(b *mm2Bed, l *lagger, detail string) {
+	b.t.Helper()
+	lag, err := l.measure(b.ctx, "r", "k1", "k2")
+	if !errors.Is(err, errPositionsGone) || lag.Known || !strings.Contains(lag.Detail, detail) || lag.At.IsZero() {
+		b.t.Fatalf("lag %+v, %v; want an unknown lag naming %s, to report", lag, err, detail)
 	}
 }
 
@@ -203,8 +209,5 @@ func TestOffsetsLagWithTheStandbyAhead(t *testing.T) {
 	b := newMM2Bed(t)
 	b.produce("k1", 0, 5)
 	b.produce("k2", 0, 10)
-	lag := b.measure(b.laggerOf(policy.ModeOffsets), "k1", "k2")
-	if lag.Known || !strings.Contains(lag.Detail, "orders[0] at 10, end 5") {
-		t.Fatalf("lag %+v, want unknown, naming orders[0] past the end", lag)
-	}
+	wantUnknown(b, b.laggerOf(policy.ModeOffsets), "orders[0] at 10, end 5")
 }

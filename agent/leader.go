@@ -128,18 +128,18 @@ func (a *Agent) measureLag(ctx context.Context) {
 		mctx, cancel := context.WithTimeout(ctx, a.policy.Probe.Timeout)
 		lag, err := a.lagger.measure(mctx, r.Name, rs.Active, r.Other(rs.Active))
 		cancel()
-		if err != nil {
+		switch {
+		case errors.Is(err, errPositionsGone):
+			// Reported: the unknown lag replaces a known one that rests
+			// on the same positions.
+			a.log.Debug("replication lag unknown", "route", r.Name, "err", err)
+		case err != nil:
 			a.log.Debug("replication lag not measured; keeping the last known", "route", r.Name, "err", err)
 			continue
+		default:
+			a.metrics.lag.WithLabelValues(r.Name).Set(float64(lag.Records))
 		}
 		lag.Agent = a.cfg.ID
-		if lag.Known {
-			a.metrics.lag.WithLabelValues(r.Name).Set(float64(lag.Records))
-		} else {
-			// Reported all the same: it replaces a known lag that rests
-			// on the same positions.
-			a.log.Debug("replication lag unknown", "route", r.Name, "detail", lag.Detail)
-		}
 		if err := a.apply(ctx, consensus.ReportLag{Lag: lag}); err != nil {
 			a.log.Debug("lag not recorded", "route", r.Name, "err", err)
 		}

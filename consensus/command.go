@@ -199,10 +199,10 @@ func (s *State) inProgress(route string, epoch int32) (*Flip, error) {
 	return r.InProgress, nil
 }
 
-// ReportView records an agent's latest view of a domain. The leader stamps
-// each report with its own clock as it receives it, so the log's order is
-// the reports' order and the latest replaces the one recorded: ordering by
-// the stamps instead would let a previous leader's clock, if it ran ahead,
+// ReportView records an agent's latest view of a domain. The leader commits
+// reports as it receives them, dated no later than that by its own clock,
+// so the log's order is the reports' order and the latest replaces the one
+// recorded: ordering by the dates instead would let a clock that ran ahead
 // keep an old view in place.
 type ReportView struct{ policy.View }
 

@@ -17,9 +17,10 @@ type View struct {
 	Brokers             int    `json:"brokers"`
 	LatencyMillis       int64  `json:"latencyMillis"`
 	Error               string `json:"error,omitempty"`
-	// At is when the probe finished. The leader replaces it with when it
-	// received the view, by its own clock: decisions judge freshness by
-	// that clock alone.
+	// At is when the probe finished, by the prober's clock. The leader
+	// sets it back to when it received the view if that clock is ahead of
+	// its own, so no view is fresher by the leader's clock than it is.
+	// A report from a clock further off is refused.
 	At time.Time `json:"at"`
 }
 
@@ -29,7 +30,7 @@ type Lag struct {
 	Agent   string `json:"agent,omitempty"` // who measured it
 	Records int64  `json:"records"`
 	Known   bool   `json:"known"`
-	// At is when it was measured, restamped like View.At by the leader.
+	// At is when it was measured, set back like View.At.
 	At     time.Time `json:"at"`
 	Detail string    `json:"detail,omitempty"`
 }
@@ -183,8 +184,9 @@ func voters(in Input, views map[string][]View) int {
 
 // freshViews returns, per domain, each agent's latest view if it is recent
 // enough to trust. A view stamped in the future is no fresher than one as
-// far in the past: it comes from a clock that cannot be trusted. Input should already hold one view per agent and domain;
-// keeping the latest makes a duplicate harmless rather than a second vote.
+// far in the past: it comes from a clock that cannot be trusted. Input
+// should already hold one view per agent and domain; keeping the latest
+// makes a duplicate harmless rather than a second vote.
 func freshViews(in Input, p *Policy) map[string][]View {
 	latest := map[[2]string]View{}
 	for _, v := range in.Views {
