@@ -148,7 +148,7 @@ func (a *Agent) handler() http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		cmd, refused := admitReport(cmd, time.Now(), a.cfg.Peers, a.policy)
+		cmd, refused := admitReport(cmd, time.Now(), a.cfg.ID, a.cfg.Peers, a.policy)
 		if refused != nil {
 			a.metrics.reportsRefused.WithLabelValues(refused.reason).Inc()
 			a.log.Warn("report refused", "reason", refused.reason, "err", refused.msg, "remote", r.RemoteAddr)

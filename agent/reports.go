@@ -29,17 +29,17 @@ type refusal struct {
 // /v1/apply) and returns it as the leader commits it. Followers forward
 // only their views and lag measures; flips, steps and addresses are the
 // leader's own to commit, so a caller with the token cannot forge them.
-// A report must come from a Raft peer and name a domain or route of the
-// policy. Its time is the sender's clock, which the leader trusts no
-// further than its own: a time ahead of received is set back to it, so a
-// fast clock cannot keep a view fresh or a lag current, and one further
-// than maxClockSkew either way is refused. A time behind is kept: it can
-// only make the report count as older.
-func admitReport(cmd consensus.Command, received time.Time, peers map[string]string, pol *policy.Policy) (consensus.Command, *refusal) {
+// A report must come from a Raft peer other than the leader (self) and
+// name a domain or route of the policy. Its time is the sender's clock,
+// which the leader trusts no further than its own: a time ahead of
+// received is set back to it, so a fast clock cannot keep a view fresh or
+// a lag current, and one further than maxClockSkew either way is refused.
+// A time behind is kept: it can only make the report count as older.
+func admitReport(cmd consensus.Command, received time.Time, self string, peers map[string]string, pol *policy.Policy) (consensus.Command, *refusal) {
 	var r *refusal
 	switch c := cmd.(type) {
 	case consensus.ReportView:
-		if r := checkReporter(c.Agent, peers); r != nil {
+		if r := checkReporter(c.Agent, self, peers); r != nil {
 			return nil, r
 		}
 		if !slices.ContainsFunc(pol.Routes, func(r policy.Route) bool { return r.Primary == c.Domain || r.Standby == c.Domain }) {
@@ -48,7 +48,7 @@ func admitReport(cmd consensus.Command, received time.Time, peers map[string]str
 		c.At, r = leaderTime(c.At, received)
 		return c, r
 	case consensus.ReportLag:
-		if r := checkReporter(c.Agent, peers); r != nil {
+		if r := checkReporter(c.Agent, self, peers); r != nil {
 			return nil, r
 		}
 		if pol.Route(c.Route) == nil {
@@ -77,7 +77,12 @@ func leaderTime(sent, received time.Time) (time.Time, *refusal) {
 	return sent, nil
 }
 
-func checkReporter(agent string, peers map[string]string) *refusal {
+// checkReporter refuses a report in the name of an agent that is not a
+// peer, or of the leader itself, which commits its own reports directly.
+func checkReporter(agent, self string, peers map[string]string) *refusal {
+	if agent == self {
+		return &refusal{http.StatusForbidden, "unknown-agent", fmt.Sprintf("agent %q is this leader, which commits its own reports itself", agent)}
+	}
 	if _, ok := peers[agent]; !ok {
 		return &refusal{http.StatusForbidden, "unknown-agent", fmt.Sprintf("agent %q is not one of the Raft peers (%s)",
 			agent, strings.Join(slices.Sorted(maps.Keys(peers)), ", "))}

@@ -34,6 +34,7 @@ func TestAdmitReport(t *testing.T) {
 		{"a view from a clock an hour slow", view("a2", "k1", received.Add(-time.Hour)), time.Time{}, http.StatusUnprocessableEntity, "-1h0m0s from the leader's clock"},
 		{"a view at the skew bound", view("a2", "k1", received.Add(maxClockSkew)), received, 0, ""},
 		{"a view from no peer", view("mallory", "k1", received), time.Time{}, http.StatusForbidden, `agent "mallory" is not one of the Raft peers (a1, a2, a3)`},
+		{"a view in the leader's name", view("a1", "k1", received), time.Time{}, http.StatusForbidden, `agent "a1" is this leader, which commits its own reports itself`},
 		{"a view of a domain in no route", view("a2", "k9", received), time.Time{}, http.StatusBadRequest, `domain "k9" is in no route of the policy`},
 		{"a lag", lag("a3", "r", received.Add(-time.Second)), received.Add(-time.Second), 0, ""},
 		{"a lag of 0 from a clock ahead", lag("a3", "r", received.Add(5*time.Second)), received, 0, ""},
@@ -51,7 +52,7 @@ func TestAdmitReport(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd, r := admitReport(tt.cmd, received, peers, pol)
+			cmd, r := admitReport(tt.cmd, received, "a1", peers, pol)
 			if tt.status != 0 {
 				if r == nil || r.status != tt.status || !strings.Contains(r.msg, tt.msg) {
 					t.Fatalf("refusal %+v, want %d ...%s...", r, tt.status, tt.msg)
