@@ -71,7 +71,7 @@ func (a *Agent) Status() Status {
 	for domain, ds := range s.Domain {
 		healthy := 0
 		for _, v := range ds.ByAgent {
-			if v.Healthy && now.Sub(v.At) <= a.policy.StaleAfter() {
+			if v.Healthy && a.policy.Fresh(v, now) {
 				healthy++
 			}
 		}

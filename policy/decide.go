@@ -182,16 +182,16 @@ func voters(in Input, views map[string][]View) int {
 	return max(in.Agents, len(seen))
 }
 
-// freshViews returns, per domain, each agent's latest view if it is recent
-// enough to trust. A view stamped in the future is no fresher than one as
-// far in the past: it comes from a clock that cannot be trusted. Input
-// should already hold one view per agent and domain; keeping the latest
-// makes a duplicate harmless rather than a second vote.
+// freshViews returns, per domain, each agent's latest view if it is
+// Fresh. A view stamped in the future is no fresher than one as far in the
+// past: it comes from a clock that cannot be trusted. Input should already
+// hold one view per agent and domain; keeping the latest makes a duplicate
+// harmless rather than a second vote.
 func freshViews(in Input, p *Policy) map[string][]View {
 	latest := map[[2]string]View{}
 	for _, v := range in.Views {
 		k := [2]string{v.Domain, v.Agent}
-		if old, ok := latest[k]; (!ok || v.At.After(old.At)) && age(in.Now, v.At) <= p.StaleAfter() {
+		if old, ok := latest[k]; (!ok || v.At.After(old.At)) && p.Fresh(v, in.Now) {
 			latest[k] = v
 		}
 	}
@@ -275,6 +275,12 @@ func lagBlocks(in Input, p *Policy, target string) (Code, string) {
 			target, l.Records, p.Failover.MaxLagRecords, l.At.UTC().Format(time.RFC3339), detail(l))
 	}
 	return "", ""
+}
+
+// Fresh says whether a view is recent enough at now to trust: no further
+// than StaleAfter from now, either way.
+func (p *Policy) Fresh(v View, now time.Time) bool {
+	return age(now, v.At) <= p.StaleAfter()
 }
 
 // age is how far t is from now, either way.
