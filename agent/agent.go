@@ -118,7 +118,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.clusters = &clusters{servers: servers, dial: cfg.Dial, timeout: pol.Probe.Timeout, clients: map[string]*kgo.Client{}}
 	a.prober = &prober{agent: cfg.ID, policy: pol, clusters: a.clusters, failures: map[string]int{}, clusterIDs: map[string]string{}}
-	a.lagger = &lagger{policy: pol, clusters: a.clusters, mm2: map[string]*mm2Progress{}}
+	a.lagger = &lagger{policy: pol, clusters: a.clusters, log: a.log, mm2: map[string]*mm2Progress{}, sources: map[string]source{}}
 	a.metrics = newMetrics(cfg.ID)
 
 	if a.client, err = ctlsec.NewClient(cfg.TokenFile, cfg.CAFile); err != nil {

@@ -421,6 +421,9 @@ func TestOneBlindAgentDoesNotFailOver(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	leader := h.leader(ctx)
+	// a3's failures can reach the leader as soon as it registers, before
+	// it adds the route.
+	waitFor(t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
 	waitFor(t, ctx, "a3's breach of cluster 1 reaches the leader", func() bool {
 		v := h.status(leader).Domain[primary].ByAgent["a3"]
 		return v.ConsecutiveFailures >= 6 // twice the breach count
@@ -620,9 +623,11 @@ func TestLeaderDiesMidRunbook(t *testing.T) {
 	}
 }
 
-// TestStaleFlipIsRefused: a flip that does not carry the route's next epoch,
-// as a leader acting on an old state would send, is refused and changes
-// nothing.
+// TestStaleFlipIsRefused: a flip posted to the leader's /v1/apply, as a
+// stale leader or anyone with the token could, is refused whatever its
+// epoch, even the route's next, and changes nothing; the epoch rule a flip
+// the leader commits must pass is consensus's (StartFlip). The gateway
+// config refuses an older epoch too.
 func TestStaleFlipIsRefused(t *testing.T) {
 	h := newHarness(t, policyOpts{})
 	h.startAll()
@@ -630,21 +635,15 @@ func TestStaleFlipIsRefused(t *testing.T) {
 	defer cancel()
 	leader := h.leader(ctx)
 	waitFor(t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
-	for _, epoch := range []int32{0, 2} {
+	for _, epoch := range []int32{0, 1, 2} {
 		body := fmt.Sprintf(`{"type":"StartFlip","cmd":{"route":%q,"from":%q,"to":%q,"epoch":%d,"reason":"stale leader","at":"2020-01-01T00:00:00Z","leader":"old"}}`,
 			route, primary, standby, epoch)
-		resp, err := http.Post("http://"+h.agents[leader].a.HTTPAddr()+"/v1/apply", "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		msg, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusConflict || !strings.Contains(string(msg), "stale epoch") {
-			t.Errorf("a flip at epoch %d answered %d %s; want 409 naming the stale epoch", epoch, resp.StatusCode, msg)
+		if code, msg := postApply(t, h.agents[leader].a.HTTPAddr(), body); code != http.StatusForbidden || !strings.Contains(msg, "not a consensus.StartFlip") {
+			t.Errorf("a flip at epoch %d answered %d %s; want 403 naming the command", epoch, code, msg)
 		}
 	}
 	if r := h.route(leader); r.ActiveDomain != primary || r.Epoch != 0 {
-		t.Fatalf("after stale flips the route is %+v", r)
+		t.Fatalf("after flips posted to /v1/apply the route is %+v", r)
 	}
 	// The gateway config guards itself the same way.
 	if _, err := config.SwitchRoute(h.gwPath, route, standby, 0); err != nil {
@@ -652,6 +651,60 @@ func TestStaleFlipIsRefused(t *testing.T) {
 	}
 	if _, err := config.SwitchRoute(h.gwPath, route, primary, -1); !errors.Is(err, config.ErrStaleEpoch) {
 		t.Fatalf("a write with an older epoch than the file's: %v, want ErrStaleEpoch", err)
+	}
+}
+
+func postApply(t *testing.T, addr, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post("http://"+addr+"/v1/apply", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(msg)
+}
+
+// TestFastClockCannotKeepReportsCurrent: a3, not running, had a clock an
+// hour fast. Its breach view and its lag of 0, dated by that clock, are
+// refused; dated a few seconds ahead, they are taken as of when the leader
+// received them, so they age like any other.
+func TestFastClockCannotKeepReportsCurrent(t *testing.T) {
+	h := newHarness(t, policyOpts{})
+	h.start("a1")
+	h.start("a2")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	leader := h.leader(ctx)
+	waitFor(t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
+	addr := h.agents[leader].a.HTTPAddr()
+	view := func(at time.Time) string {
+		return fmt.Sprintf(`{"type":"ReportView","cmd":{"agent":"a3","domain":%q,"consecutiveFailures":9,"at":%q}}`, primary, at.Format(time.RFC3339Nano))
+	}
+	lag := func(at time.Time) string {
+		return fmt.Sprintf(`{"type":"ReportLag","cmd":{"agent":"a3","route":%q,"records":0,"known":true,"at":%q}}`, route, at.Format(time.RFC3339Nano))
+	}
+	for what, body := range map[string]string{"view": view(time.Now().Add(time.Hour)), "lag": lag(time.Now().Add(time.Hour))} {
+		if code, msg := postApply(t, addr, body); code != http.StatusUnprocessableEntity || !strings.Contains(msg, "check NTP") {
+			t.Errorf("a %s an hour ahead answered %d %s; want 422 naming the clocks", what, code, msg)
+		}
+	}
+	if v, ok := h.status(leader).Domain[primary].ByAgent["a3"]; ok {
+		t.Fatalf("a3's view from an hour ahead is recorded: %+v", v)
+	}
+	for what, body := range map[string]string{"view": view(time.Now().Add(5 * time.Second)), "lag": lag(time.Now().Add(5 * time.Second))} {
+		if code, msg := postApply(t, addr, body); code != http.StatusNoContent {
+			t.Fatalf("a %s 5s ahead answered %d %s; want 204", what, code, msg)
+		}
+	}
+	st := h.status(leader)
+	if v := st.Domain[primary].ByAgent["a3"]; v.ConsecutiveFailures != 9 || v.At.After(time.Now()) {
+		t.Errorf("a3's view is %+v; want it dated no later than now", v)
+	}
+	// Every agent measures the lag too, so a3's may be replaced already;
+	// no report is dated ahead of the leader's clock.
+	if l := st.Lag[route]; l.At.After(time.Now()) {
+		t.Errorf("the lag is %+v; want it dated no later than now", l)
 	}
 }
 

@@ -71,7 +71,7 @@ func (a *Agent) Status() Status {
 	for domain, ds := range s.Domain {
 		healthy := 0
 		for _, v := range ds.ByAgent {
-			if v.Healthy && now.Sub(v.At) <= a.policy.StaleAfter() {
+			if v.Healthy && a.policy.Fresh(v, now) {
 				healthy++
 			}
 		}
@@ -136,7 +136,7 @@ func (a *Agent) handler() http.Handler {
 		}
 		writeJSON(w, code, o)
 	})
-	// Followers hand their commands (views) to the leader here.
+	// Followers hand their views and lag measures to the leader here.
 	mux.HandleFunc("POST /v1/apply", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		if err != nil {
@@ -146,6 +146,13 @@ func (a *Agent) handler() http.Handler {
 		cmd, err := consensus.Decode(body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		cmd, refused := admitReport(cmd, time.Now(), a.cfg.ID, a.cfg.Peers, a.policy)
+		if refused != nil {
+			a.metrics.reportsRefused.WithLabelValues(refused.reason).Inc()
+			a.log.Warn("report refused", "reason", refused.reason, "err", refused.msg, "remote", r.RemoteAddr)
+			http.Error(w, refused.msg, refused.status)
 			return
 		}
 		if err := a.node.Apply(r.Context(), cmd); err != nil {

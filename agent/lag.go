@@ -3,7 +3,10 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/turnout/turnout/policy"
 )
@@ -21,12 +25,33 @@ import (
 type lagger struct {
 	policy   *policy.Policy
 	clusters *clusters
+	log      *slog.Logger
 
 	mu  sync.Mutex
 	mm2 map[string]*mm2Progress // by target domain
+	// sources is what each domain was when its lag was last measured as a
+	// route's active one. MirrorMaker 2's positions name a source topic
+	// and partition, not which incarnation of them: once the cluster or a
+	// topic is recreated, the positions recorded before are of records
+	// that are gone.
+	sources map[string]source
 }
 
-// measure returns the lag of to behind from.
+// source is a cluster as MirrorMaker 2 replicates from it: its id, and the
+// ids of the replicated topics by name.
+type source struct {
+	cluster string
+	topics  map[string]kadm.TopicID
+}
+
+// errPositionsGone is a replicated position past the end of the source's
+// partition. Only a position of records that are gone, from before the
+// topic or the cluster was recreated, can be: it says nothing of what the
+// standby holds now, so the lag is unknown.
+var errPositionsGone = errors.New("the replicated position is past the end of the source, so it is of records that are gone")
+
+// measure returns the lag of to behind from. With errPositionsGone, it
+// also returns the lag as unknown, to report.
 func (l *lagger) measure(ctx context.Context, route, from, to string) (policy.Lag, error) {
 	lag := policy.Lag{Route: route}
 	src, err := l.clusters.client(from)
@@ -34,13 +59,11 @@ func (l *lagger) measure(ctx context.Context, route, from, to string) (policy.La
 		return lag, err
 	}
 	srcAdm := kadm.NewClient(src)
-	topics, err := l.topics(ctx, srcAdm)
+	now, err := l.source(ctx, src)
 	if err != nil {
 		return lag, fmt.Errorf("listing replicated topics on %s: %w", from, err)
 	}
-	if len(topics) == 0 {
-		return lag, fmt.Errorf("no topic on %s matches replication.topics %v", from, l.policy.Replication.Topics)
-	}
+	topics := slices.Sorted(maps.Keys(now.topics))
 	starts, err := srcAdm.ListStartOffsets(ctx, topics...)
 	if err == nil {
 		err = starts.Error()
@@ -77,18 +100,23 @@ func (l *lagger) measure(ctx context.Context, route, from, to string) (policy.La
 		if err != nil {
 			return lag, err
 		}
+		l.vouch(from, now, mm)
 		replicated = mm.position
 	default:
 		return lag, fmt.Errorf("replication mode %q has no lag", l.policy.Replication.Mode)
 	}
 
-	var behind []string
+	var behind, beyond []string
 	ends.Each(func(o kadm.ListedOffset) {
 		start := int64(0)
 		if s, ok := starts.Lookup(o.Topic, o.Partition); ok {
 			start = s.Offset
 		}
 		pos, ok := replicated(o.Topic, o.Partition)
+		if ok && pos > o.Offset {
+			beyond = append(beyond, fmt.Sprintf("%s[%d] at %d, end %d", o.Topic, o.Partition, pos, o.Offset))
+			return
+		}
 		if !ok || pos < start {
 			pos = start // nothing replicated that still exists at the source
 		}
@@ -97,9 +125,15 @@ func (l *lagger) measure(ctx context.Context, route, from, to string) (policy.La
 			behind = append(behind, fmt.Sprintf("%s[%d]=%d", o.Topic, o.Partition, n))
 		}
 	})
+	lag.At = time.Now()
+	if len(beyond) > 0 {
+		slices.Sort(beyond)
+		err := fmt.Errorf("%s -> %s: %w (was %s recreated?): %s", from, to, errPositionsGone, from, strings.Join(firstN(beyond, 8), "; "))
+		lag.Records, lag.Detail = 0, err.Error()
+		return lag, err
+	}
 	slices.Sort(behind)
 	lag.Known = true
-	lag.At = time.Now()
 	lag.Detail = fmt.Sprintf("%s -> %s, %d topics", from, to, len(topics))
 	if len(behind) > 0 {
 		lag.Detail += ", behind: " + strings.Join(firstN(behind, 8), " ")
@@ -114,39 +148,108 @@ func firstN(s []string, n int) []string {
 	return s
 }
 
-func (l *lagger) topics(ctx context.Context, adm *kadm.Client) ([]string, error) {
-	details, err := adm.ListTopics(ctx)
+// source returns the source cluster's id and its replicated topics.
+func (l *lagger) source(ctx context.Context, cl *kgo.Client) (source, error) {
+	cluster, ids, err := clusterTopics(ctx, cl)
 	if err != nil {
-		return nil, err
+		return source{}, err
 	}
-	var out []string
-	for _, name := range details.Names() {
-		if l.policy.Replication.Matches(name) {
-			out = append(out, name)
-		}
+	maps.DeleteFunc(ids, func(name string, _ kadm.TopicID) bool { return !l.policy.Replication.Matches(name) })
+	if len(ids) == 0 {
+		return source{}, fmt.Errorf("no topic matches replication.topics %v", l.policy.Replication.Topics)
 	}
-	return out, nil
+	return source{cluster: cluster, topics: ids}, nil
 }
 
+// clusterTopics asks a cluster for its id and the ids of its topics by
+// name. It asks directly: kadm would answer from the client's metadata
+// cache, which may predate a topic's recreation.
+func clusterTopics(ctx context.Context, cl *kgo.Client) (string, map[string]kadm.TopicID, error) {
+	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		return "", nil, fmt.Errorf("metadata: %w", err)
+	}
+	ids := map[string]kadm.TopicID{}
+	for _, t := range resp.Topics {
+		if t.Topic != nil && t.ErrorCode == 0 {
+			ids[*t.Topic] = t.TopicID
+		}
+	}
+	var cluster string
+	if resp.ClusterID != nil {
+		cluster = *resp.ClusterID
+	}
+	return cluster, ids, nil
+}
+
+// vouch makes mm forget the positions it read of from's topics if from is
+// no longer the cluster, or a topic no longer the topic, it was when last
+// measured: they are of records that are gone. Until MirrorMaker 2 commits
+// again, such a partition counts as not replicated at all.
+func (l *lagger) vouch(from string, now source, mm *mm2Progress) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	before, seen := l.sources[from]
+	l.sources[from] = now
+	switch {
+	case !seen:
+	case before.cluster != now.cluster:
+		l.log.Warn("the source cluster changed; forgetting MirrorMaker 2's positions until it commits again",
+			"domain", from, "cluster_id_before", before.cluster, "cluster_id", now.cluster, "offsets_topic", mm.topic)
+		mm.forget(func(string) bool { return true })
+	default:
+		recreated := func(topic string) bool {
+			id, ok := before.topics[topic]
+			return ok && id != now.topics[topic]
+		}
+		var gone []string
+		for t := range now.topics {
+			if recreated(t) {
+				gone = append(gone, t)
+			}
+		}
+		if len(gone) > 0 {
+			slices.Sort(gone)
+			l.log.Warn("replicated topics were recreated; forgetting MirrorMaker 2's positions in them until it commits again",
+				"domain", from, "topics", gone, "offsets_topic", mm.topic)
+			mm.forget(recreated)
+		}
+	}
+}
+
+// progress returns the MirrorMaker 2 offsets topic follower of domain,
+// caught up. A follower of an offsets topic that has since been deleted,
+// recreated or replaced is closed and a new one started.
 func (l *lagger) progress(ctx context.Context, domain string) (*mm2Progress, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if m, ok := l.mm2[domain]; ok {
-		return m, m.caughtUp(ctx)
-	}
 	cl, err := l.clusters.client(domain)
 	if err != nil {
 		return nil, err
 	}
-	topic, err := mm2OffsetsTopic(ctx, kadm.NewClient(cl))
+	_, ids, err := clusterTopics(ctx, cl)
+	if err != nil {
+		return nil, fmt.Errorf("listing topics on %s: %w", domain, err)
+	}
+	topic, err := mm2OffsetsTopic(slices.Collect(maps.Keys(ids)))
+	id := ids[topic]
+	m := l.mm2[domain]
+	if m != nil && (err != nil || m.topic != topic || m.topicID != id) {
+		l.log.Warn("MirrorMaker 2's offsets topic changed; reading it again from the start",
+			"domain", domain, "topic_before", m.topic, "topic", topic, "err", err)
+		m.close()
+		delete(l.mm2, domain)
+		m = nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("on %s: %w", domain, err)
 	}
-	m, err := newMM2Progress(l.clusters, domain, topic)
-	if err != nil {
-		return nil, err
+	if m == nil {
+		if m, err = newMM2Progress(l.clusters, domain, topic, id); err != nil {
+			return nil, err
+		}
+		l.mm2[domain] = m
 	}
-	l.mm2[domain] = m
 	return m, m.caughtUp(ctx)
 }
 
@@ -161,19 +264,17 @@ func (l *lagger) close() {
 
 var mm2OffsetsName = regexp.MustCompile(`^mm2-offsets\..+\.internal$`)
 
-// mm2OffsetsTopic finds the topic where MirrorMaker 2's source connector,
-// replicating into this cluster, commits its source offsets.
-func mm2OffsetsTopic(ctx context.Context, adm *kadm.Client) (string, error) {
-	details, err := adm.ListTopicsWithInternal(ctx)
-	if err != nil {
-		return "", fmt.Errorf("listing topics: %w", err)
-	}
+// mm2OffsetsTopic finds, among a cluster's topics, the one where
+// MirrorMaker 2's source connector, replicating into the cluster, commits
+// its source offsets.
+func mm2OffsetsTopic(topics []string) (string, error) {
 	var found []string
-	for _, name := range details.Names() {
+	for _, name := range topics {
 		if mm2OffsetsName.MatchString(name) {
 			found = append(found, name)
 		}
 	}
+	slices.Sort(found)
 	switch len(found) {
 	case 1:
 		return found[0], nil
@@ -189,11 +290,12 @@ func mm2OffsetsTopic(ctx context.Context, adm *kadm.Client) (string, error) {
 // replicated. It reads the topic once from the start and then follows it, so
 // the position is still known after the source cluster is gone.
 type mm2Progress struct {
-	topic  string
-	client *kgo.Client
-	adm    *kadm.Client
-	cancel context.CancelFunc
-	done   chan struct{}
+	topic   string
+	topicID kadm.TopicID
+	client  *kgo.Client
+	adm     *kadm.Client
+	cancel  context.CancelFunc
+	done    chan struct{}
 
 	mu        sync.Mutex
 	committed map[string]map[int32]int64 // source topic -> partition -> offset
@@ -201,7 +303,7 @@ type mm2Progress struct {
 	err       error
 }
 
-func newMM2Progress(c *clusters, domain, topic string) (*mm2Progress, error) {
+func newMM2Progress(c *clusters, domain, topic string, topicID kadm.TopicID) (*mm2Progress, error) {
 	opts, err := c.opts(domain)
 	if err != nil {
 		return nil, err
@@ -216,7 +318,7 @@ func newMM2Progress(c *clusters, domain, topic string) (*mm2Progress, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &mm2Progress{
-		topic: topic, client: cl, adm: kadm.NewClient(cl), cancel: cancel, done: make(chan struct{}),
+		topic: topic, topicID: topicID, client: cl, adm: kadm.NewClient(cl), cancel: cancel, done: make(chan struct{}),
 		committed: map[string]map[int32]int64{}, next: map[int32]int64{},
 	}
 	go m.follow(ctx)
@@ -312,6 +414,13 @@ func (m *mm2Progress) position(topic string, partition int32) (int64, bool) {
 	defer m.mu.Unlock()
 	o, ok := m.committed[topic][partition]
 	return o + 1, ok
+}
+
+// forget drops the positions read so far of the topics it names.
+func (m *mm2Progress) forget(topic func(string) bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	maps.DeleteFunc(m.committed, func(t string, _ map[int32]int64) bool { return topic(t) })
 }
 
 func (m *mm2Progress) close() {

@@ -113,7 +113,8 @@ func (a *Agent) takeOver(ctx context.Context) error {
 // off from a cluster still decides on a lag the others could measure; the
 // replicated state keeps the latest report. A failed measurement keeps the
 // last known lag: when the active cluster is gone, what it had not
-// replicated is what it had before.
+// replicated is what it had before, for failover.maxLagAge. A lag found
+// unknown, from positions the lagger cannot vouch for, is reported.
 func (a *Agent) measureLag(ctx context.Context) {
 	if a.policy.Replication.Mode == policy.ModeNone {
 		return
@@ -127,11 +128,18 @@ func (a *Agent) measureLag(ctx context.Context) {
 		mctx, cancel := context.WithTimeout(ctx, a.policy.Probe.Timeout)
 		lag, err := a.lagger.measure(mctx, r.Name, rs.Active, r.Other(rs.Active))
 		cancel()
-		if err != nil {
+		switch {
+		case errors.Is(err, errPositionsGone):
+			// Reported: the unknown lag replaces a known one that rests
+			// on the same positions.
+			a.log.Debug("replication lag unknown", "route", r.Name, "err", err)
+		case err != nil:
 			a.log.Debug("replication lag not measured; keeping the last known", "route", r.Name, "err", err)
 			continue
+		default:
+			a.metrics.lag.WithLabelValues(r.Name).Set(float64(lag.Records))
 		}
-		a.metrics.lag.WithLabelValues(r.Name).Set(float64(lag.Records))
+		lag.Agent = a.cfg.ID
 		if err := a.apply(ctx, consensus.ReportLag{Lag: lag}); err != nil {
 			a.log.Debug("lag not recorded", "route", r.Name, "err", err)
 		}

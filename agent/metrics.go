@@ -22,6 +22,9 @@ type metrics struct {
 	isLeader      prometheus.Gauge
 	term          prometheus.Gauge
 	steps         *prometheus.HistogramVec
+	// reportsRefused counts the followers' reports the leader did not
+	// commit, by why.
+	reportsRefused *prometheus.CounterVec
 }
 
 func newMetrics(agent string) *metrics {
@@ -55,7 +58,10 @@ func newMetrics(agent string) *metrics {
 		Name: "turnout_agent_runbook_step_duration_seconds", Help: "How long each failover step took: commit, config, gateway.", ConstLabels: constLabels,
 		Buckets: prometheus.ExponentialBuckets(0.001, 3, 12),
 	}, []string{"step"})
-	reg.MustRegister(m.healthy, m.probeDuration, m.probeFailures, m.lag, m.failovers, m.isLeader, m.term, m.steps)
+	m.reportsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_agent_reports_refused_total", Help: "Reports other agents handed this agent as leader that it refused, by reason.", ConstLabels: constLabels,
+	}, []string{"reason"})
+	reg.MustRegister(m.healthy, m.probeDuration, m.probeFailures, m.lag, m.failovers, m.isLeader, m.term, m.steps, m.reportsRefused)
 	return m
 }
 

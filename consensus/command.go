@@ -199,8 +199,11 @@ func (s *State) inProgress(route string, epoch int32) (*Flip, error) {
 	return r.InProgress, nil
 }
 
-// ReportView records an agent's latest view of a domain. A view older than
-// the one recorded, delivered late, is dropped.
+// ReportView records an agent's latest view of a domain. The leader commits
+// reports as it receives them, dated no later than that by its own clock,
+// so the log's order is the reports' order and the latest replaces the one
+// recorded: ordering by the dates instead would let a clock that ran ahead
+// keep an old view in place.
 type ReportView struct{ policy.View }
 
 func (c ReportView) apply(s *State) error {
@@ -212,24 +215,21 @@ func (c ReportView) apply(s *State) error {
 		byDomain = map[string]policy.View{}
 		s.Views[c.Agent] = byDomain
 	}
-	if old, ok := byDomain[c.Domain]; !ok || !old.At.After(c.At) {
-		byDomain[c.Domain] = c.View
-	}
+	byDomain[c.Domain] = c.View
 	return nil
 }
 
-// ReportLag records a route's replication lag. An unknown lag does not
-// replace a known one: when the active domain dies, its lag can no longer
-// be measured, and the last measure is what the failover decision needs.
+// ReportLag records a route's replication lag, replacing the one recorded
+// as ReportView does. An unknown lag replaces a known one too: it is an
+// agent's finding that the positions it read cannot be vouched for. A
+// failed measure, such as when the active domain is gone, is not
+// reported, so the last measure stays until failover.maxLagAge makes it
+// too old to act on.
 type ReportLag struct{ policy.Lag }
 
 func (c ReportLag) apply(s *State) error {
 	if c.Route == "" {
 		return reject("a lag report needs a route")
-	}
-	old, ok := s.Lag[c.Route]
-	if ok && (old.At.After(c.At) || old.Known && !c.Known) {
-		return nil
 	}
 	s.Lag[c.Route] = c.Lag
 	return nil

@@ -10,23 +10,29 @@ import (
 
 // View is what one agent last saw of one domain.
 type View struct {
-	Agent               string    `json:"agent"`
-	Domain              string    `json:"domain"`
-	Healthy             bool      `json:"healthy"`
-	ConsecutiveFailures int       `json:"consecutiveFailures"`
-	Brokers             int       `json:"brokers"`
-	LatencyMillis       int64     `json:"latencyMillis"`
-	Error               string    `json:"error,omitempty"`
-	At                  time.Time `json:"at"` // when the probe finished
+	Agent               string `json:"agent"`
+	Domain              string `json:"domain"`
+	Healthy             bool   `json:"healthy"`
+	ConsecutiveFailures int    `json:"consecutiveFailures"`
+	Brokers             int    `json:"brokers"`
+	LatencyMillis       int64  `json:"latencyMillis"`
+	Error               string `json:"error,omitempty"`
+	// At is when the probe finished, by the prober's clock. The leader
+	// sets it back to when it received the view if that clock is ahead of
+	// its own, so no view is fresher by the leader's clock than it is.
+	// A report from a clock further off is refused.
+	At time.Time `json:"at"`
 }
 
 // Lag is how far a route's target domain is behind its active one.
 type Lag struct {
-	Route   string    `json:"route"`
-	Records int64     `json:"records"`
-	Known   bool      `json:"known"`
-	At      time.Time `json:"at"` // when it was measured
-	Detail  string    `json:"detail,omitempty"`
+	Route   string `json:"route"`
+	Agent   string `json:"agent,omitempty"` // who measured it
+	Records int64  `json:"records"`
+	Known   bool   `json:"known"`
+	// At is when it was measured, set back like View.At.
+	At     time.Time `json:"at"`
+	Detail string    `json:"detail,omitempty"`
 }
 
 // RouteState is what the decision needs of a route's replicated state.
@@ -64,7 +70,7 @@ const (
 	CodeCooldown         Code = "cooldown"          // the route flipped less than failover.cooldown ago
 	CodeStandbyUnhealthy Code = "standby-unhealthy" // too few agents see the standby healthy
 	CodeTargetUnhealthy  Code = "target-unhealthy"  // manual: too few agents see the target healthy
-	CodeLagUnknown       Code = "lag-unknown"       // replication lag was never measured
+	CodeLagUnknown       Code = "lag-unknown"       // replication lag is unknown or older than failover.maxLagAge
 	CodeLagTooHigh       Code = "lag-too-high"      // replication lag is above failover.maxLagRecords
 	CodeAlreadyActive    Code = "already-active"    // manual: the route already serves the target
 	CodeResume           Code = "resume"            // manual: finish the failed flip to the target (restart the gateways it did not)
@@ -137,7 +143,7 @@ func Decide(in Input, p *Policy) Decision {
 	if len(d.Healthy) < q {
 		return d.is(CodeStandbyUnhealthy, "%s; but %s", breach, unhealthy(d.To, d.Healthy, in.Agents, q))
 	}
-	if code, why := lagBlocks(in.Lag, p, d.To); code != "" {
+	if code, why := lagBlocks(in, p, d.To); code != "" {
 		return d.is(code, "%s; %s", breach, why)
 	}
 	return d.flip(in, "%s; %s healthy for %s; %s: failing over to %s at epoch %d",
@@ -176,14 +182,16 @@ func voters(in Input, views map[string][]View) int {
 	return max(in.Agents, len(seen))
 }
 
-// freshViews returns, per domain, each agent's latest view if it is recent
-// enough to trust. Input should already hold one view per agent and domain;
-// keeping the latest makes a duplicate harmless rather than a second vote.
+// freshViews returns, per domain, each agent's latest view if it is
+// Fresh. A view stamped in the future is no fresher than one as far in the
+// past: it comes from a clock that cannot be trusted. Input should already
+// hold one view per agent and domain; keeping the latest makes a duplicate
+// harmless rather than a second vote.
 func freshViews(in Input, p *Policy) map[string][]View {
 	latest := map[[2]string]View{}
 	for _, v := range in.Views {
 		k := [2]string{v.Domain, v.Agent}
-		if old, ok := latest[k]; (!ok || v.At.After(old.At)) && in.Now.Sub(v.At) <= p.StaleAfter() {
+		if old, ok := latest[k]; (!ok || v.At.After(old.At)) && p.Fresh(v, in.Now) {
 			latest[k] = v
 		}
 	}
@@ -246,18 +254,41 @@ func cooldownLeft(in Input, p *Policy) time.Duration {
 }
 
 // lagBlocks says why replication lag forbids moving the route to target,
-// or returns "" when it allows it.
-func lagBlocks(l Lag, p *Policy, target string) (Code, string) {
+// or returns "" when it allows it. A lag older than failover.maxLagAge (or
+// as far in the future) counts as unknown: records written since it was
+// measured are not in it.
+func lagBlocks(in Input, p *Policy, target string) (Code, string) {
+	l := in.Lag
 	switch {
 	case p.Replication.Mode == ModeNone:
 		return "", ""
-	case !l.Known:
+	case !l.Known && l.At.IsZero():
 		return CodeLagUnknown, fmt.Sprintf("the %s lag of %s was never measured, so it may miss records%s", p.Replication.Mode, target, detail(l))
+	case !l.Known:
+		return CodeLagUnknown, fmt.Sprintf("the %s lag of %s is unknown since %s, so it may miss records%s",
+			p.Replication.Mode, target, l.At.UTC().Format(time.RFC3339), detail(l))
+	case age(in.Now, l.At) > p.Failover.MaxLagAge:
+		return CodeLagUnknown, fmt.Sprintf("the %s lag of %s was last measured at %s, %s from now, beyond failover.maxLagAge (%s), so it may miss records written since%s",
+			p.Replication.Mode, target, l.At.UTC().Format(time.RFC3339), age(in.Now, l.At).Round(time.Second), p.Failover.MaxLagAge, detail(l))
 	case l.Records > p.Failover.MaxLagRecords:
 		return CodeLagTooHigh, fmt.Sprintf("%s is %d records behind (limit %d, measured %s)%s",
 			target, l.Records, p.Failover.MaxLagRecords, l.At.UTC().Format(time.RFC3339), detail(l))
 	}
 	return "", ""
+}
+
+// Fresh says whether a view is recent enough at now to trust: no further
+// than StaleAfter from now, either way.
+func (p *Policy) Fresh(v View, now time.Time) bool {
+	return age(now, v.At) <= p.StaleAfter()
+}
+
+// age is how far t is from now, either way.
+func age(now, t time.Time) time.Duration {
+	if d := now.Sub(t); d >= 0 {
+		return d
+	}
+	return t.Sub(now)
 }
 
 func lagFacts(l Lag, p *Policy) string {

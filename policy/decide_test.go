@@ -10,13 +10,14 @@ import (
 var now = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 // testPolicy has the defaults: views go stale after 3*1s+2s = 5s, a breach
-// is 3 failures, the lag limit 10000 records and the cooldown 10 minutes.
+// is 3 failures, the lag limit 10000 records, a lag is trusted for a minute
+// and the cooldown is 10 minutes.
 func testPolicy() *Policy {
 	return &Policy{
 		Routes:      []Route{{Name: "r", Primary: "k1", Standby: "k2"}},
 		Probe:       Probe{Interval: time.Second, Timeout: 2 * time.Second},
 		Health:      Health{FailuresToBreach: 3, MinBrokers: 1},
-		Failover:    Failover{Automatic: true, MaxLagRecords: 10000, Cooldown: 10 * time.Minute},
+		Failover:    Failover{Automatic: true, MaxLagRecords: 10000, Cooldown: 10 * time.Minute, MaxLagAge: time.Minute},
 		Replication: Replication{Mode: ModeMirrorMaker2, Topics: []string{"orders"}},
 	}
 }
@@ -39,6 +40,10 @@ func aged(v View, age time.Duration) View {
 // outage is three agents seeing k1 down for 5 probes and k2 healthy.
 func outage() []View {
 	return []View{down("a1", "k1", 5), down("a2", "k1", 4), down("a3", "k1", 3), up("a1", "k2"), up("a2", "k2"), up("a3", "k2")}
+}
+
+func lagAt(n int64, age time.Duration) Lag {
+	return Lag{Route: "r", Records: n, Known: true, At: now.Add(-age)}
 }
 
 func lag(n int64) Lag { return Lag{Route: "r", Records: n, Known: true, At: now.Add(-time.Second)} }
@@ -79,6 +84,10 @@ func TestDecide(t *testing.T) {
 			CodeNoQuorum, "k1 breached for a1 (5) only", []string{"a1"}},
 		{"a view exactly StaleAfter old counts", input(down("a1", "k1", 5), aged(down("a2", "k1", 5), 5*time.Second), up("a1", "k2"), up("a2", "k2")), nil,
 			CodeFlip, "k1 breached for a1 (5), a2 (5) (2 of 3 agents, 3+ consecutive failed probes)", []string{"a1", "a2"}},
+		{"a view from the future is not fresh", input(down("a1", "k1", 5), aged(down("a2", "k1", 5), -time.Hour), up("a1", "k2"), up("a2", "k2")), nil,
+			CodeNoQuorum, "k1 breached for a1 (5) only", []string{"a1"}},
+		{"a view StaleAfter ahead counts", input(down("a1", "k1", 5), aged(down("a2", "k1", 5), -5*time.Second), up("a1", "k2"), up("a2", "k2")), nil,
+			CodeFlip, "k1 breached for a1 (5), a2 (5)", []string{"a1", "a2"}},
 		{"a repeated view is one vote", input(down("a1", "k1", 5), aged(down("a1", "k1", 4), time.Second), up("a1", "k2"), up("a2", "k2")), nil,
 			CodeNoQuorum, "k1 breached for a1 (5) only", []string{"a1"}},
 		{"five agents need three", with(input(down("a1", "k1", 5), down("a2", "k1", 5), up("a1", "k2"), up("a2", "k2"), up("a3", "k2")),
@@ -121,6 +130,18 @@ func TestDecide(t *testing.T) {
 
 		{"lag unknown", with(input(outage()...), func(in *Input) { in.Lag = Lag{Route: "r", Detail: "no MirrorMaker 2 offset syncs yet"} }), nil,
 			CodeLagUnknown, "the mirrormaker2 lag of k2 was never measured, so it may miss records: no MirrorMaker 2 offset syncs yet", []string{"a1", "a2", "a3"}},
+		{"lag found unknown", with(input(outage()...), func(in *Input) { in.Lag = Lag{Route: "r", At: now, Detail: "orders[0]: stale position"} }), nil,
+			CodeLagUnknown, "the mirrormaker2 lag of k2 is unknown since 2026-11-26T12:00:00Z, so it may miss records: orders[0]: stale position", []string{"a1", "a2", "a3"}},
+		{"lag of 0 too old", with(input(outage()...), func(in *Input) { in.Lag = lagAt(0, time.Minute+time.Nanosecond) }), nil,
+			CodeLagUnknown, "the mirrormaker2 lag of k2 was last measured at 2026-11-26T11:58:59Z, 1m0s from now, beyond failover.maxLagAge (1m0s), so it may miss records written since", []string{"a1", "a2", "a3"}},
+		{"lag exactly maxLagAge old counts", with(input(outage()...), func(in *Input) { in.Lag = lagAt(0, time.Minute) }), nil,
+			CodeFlip, "lag 0 records (limit 10000)", []string{"a1", "a2", "a3"}},
+		{"lag of 0 from an hour ahead", with(input(outage()...), func(in *Input) { in.Lag = lagAt(0, -time.Hour) }), nil,
+			CodeLagUnknown, "was last measured at 2026-11-26T13:00:00Z, 1h0m0s from now, beyond failover.maxLagAge", []string{"a1", "a2", "a3"}},
+		{"a high lag too old is unknown", with(input(outage()...), func(in *Input) { in.Lag = lagAt(10001, time.Hour) }), nil,
+			CodeLagUnknown, "beyond failover.maxLagAge", []string{"a1", "a2", "a3"}},
+		{"lag age not checked without replication", with(input(outage()...), func(in *Input) { in.Lag = lagAt(0, time.Hour) }), func(p *Policy) { p.Replication.Mode = ModeNone },
+			CodeFlip, "lag not checked", []string{"a1", "a2", "a3"}},
 		{"lag too high", with(input(outage()...), func(in *Input) { in.Lag = lag(10001) }), nil,
 			CodeLagTooHigh, "k2 is 10001 records behind (limit 10000, measured 2026-11-26T11:59:59Z)", []string{"a1", "a2", "a3"}},
 		{"lag at the limit", with(input(outage()...), func(in *Input) { in.Lag = lag(10000) }), nil,

@@ -121,7 +121,7 @@ func DecideManual(req Request, in Input, p *Policy) Decision {
 	if len(d.Healthy) < q {
 		return d.is(CodeTargetUnhealthy, "%s refused: %s", what, unhealthy(d.To, d.Healthy, in.Agents, q))
 	}
-	if code, why := lagBlocks(in.Lag, p, d.To); code != "" {
+	if code, why := lagBlocks(in, p, d.To); code != "" {
 		return d.is(code, "%s waits: %s (force skips this check)", what, why)
 	}
 	d = d.flip(in, "%s at epoch %d: %s healthy for %s; %s", what, in.Route.Epoch+1, d.To, strings.Join(d.Healthy, ", "), lagFacts(in.Lag, p))

@@ -39,7 +39,7 @@ func parse(d *yamlstrict.Decoder) *Policy {
 	p := &Policy{
 		Probe:       Probe{Interval: DefaultProbeInterval, Timeout: DefaultProbeTimeout},
 		Health:      Health{FailuresToBreach: DefaultFailuresToBreach, MinBrokers: DefaultMinBrokers},
-		Failover:    Failover{Automatic: true, MaxLagRecords: DefaultMaxLagRecords, Cooldown: DefaultCooldown, PlannedPause: DefaultPlannedPause},
+		Failover:    Failover{Automatic: true, MaxLagRecords: DefaultMaxLagRecords, Cooldown: DefaultCooldown, MaxLagAge: DefaultMaxLagAge, PlannedPause: DefaultPlannedPause},
 		Replication: Replication{Mode: ModeMirrorMaker2},
 		File:        d.File(),
 	}
@@ -54,6 +54,7 @@ func parse(d *yamlstrict.Decoder) *Policy {
 	v.probe(&p.Probe)
 	v.health(&p.Health)
 	v.failover(&p.Failover)
+	v.maxLagAge(p)
 	v.replication(&p.Replication)
 	v.gateways(p.Gateways)
 	return p
@@ -110,6 +111,17 @@ func (v validator) failover(f *Failover) {
 	}
 	if f.PlannedPause < 0 || f.PlannedPause > MaxPlannedPause {
 		v.Errorf("failover.plannedPause", "must be from 0s (no pause) to %s, got %s", MaxPlannedPause, f.PlannedPause)
+	}
+}
+
+// maxLagAge must outlast the detection of a breach: the lag stops being
+// measured when the active cluster dies, and a bound shorter than the
+// breach takes to see would block every automatic failover.
+func (v validator) maxLagAge(p *Policy) {
+	v.positive("failover.maxLagAge", p.Failover.MaxLagAge)
+	if breach := p.BreachTime(); p.Failover.MaxLagAge > 0 && p.Failover.MaxLagAge <= breach {
+		v.Errorf("failover.maxLagAge", "%s is no longer than a breach can take to detect (%s: health.failuresToBreach × (probe.interval + probe.timeout)), so the lag would always be too old to fail over on",
+			p.Failover.MaxLagAge, breach)
 	}
 }
 

@@ -108,6 +108,9 @@ func TestParseErrors(t *testing.T) {
 		{"negative lag", "  maxLagRecords: 10000", "  maxLagRecords: -1", 13, "failover.maxLagRecords: cannot be negative, got -1"},
 		{"negative cooldown", "  cooldown: 10m", "  cooldown: -1m", 14, "failover.cooldown: cannot be negative, got -1m0s"},
 		{"planned pause too long", "  cooldown: 10m", "  cooldown: 10m\n  plannedPause: 2m", 15, "failover.plannedPause: must be from 0s (no pause) to 1m0s, got 2m0s"},
+		{"zero lag age", "  cooldown: 10m", "  cooldown: 10m\n  maxLagAge: 0s", 15, "failover.maxLagAge: must be more than 0, got 0s"},
+		{"lag age within a breach", "  cooldown: 10m", "  cooldown: 10m\n  maxLagAge: 9s", 15,
+			"failover.maxLagAge: 9s is no longer than a breach can take to detect (9s: health.failuresToBreach × (probe.interval + probe.timeout))"},
 		{"unknown mode", "  mode: mirrormaker2", "  mode: mm2", 16, `replication.mode: unknown mode "mm2"; use mirrormaker2, offsets (offset-preserving links) or none`},
 		{"no topics", "  topics: [orders]", "  topics: []", 17, "replication.topics: at least one topic is required to measure mirrormaker2 lag"},
 		{"topics missing", "  topics: [orders]\n", "", 15, "replication.topics: at least one topic is required"},
@@ -205,7 +208,7 @@ func TestLoadDesignSample(t *testing.T) {
 		Routes:        []Route{{Name: "switchover-route", Primary: "kafka1-domain", Standby: "kafka2-domain", Line: 2}},
 		Probe:         Probe{Interval: time.Second, Timeout: 2 * time.Second},
 		Health:        Health{FailuresToBreach: 3, MinBrokers: 1},
-		Failover:      Failover{Automatic: true, MaxLagRecords: 10000, Cooldown: 10 * time.Minute, PlannedPause: 15 * time.Second},
+		Failover:      Failover{Automatic: true, MaxLagRecords: 10000, Cooldown: 10 * time.Minute, MaxLagAge: time.Minute, PlannedPause: 15 * time.Second},
 		Replication:   Replication{Mode: ModeMirrorMaker2, Topics: []string{"orders"}, Patterns: p.Replication.Patterns},
 		Gateways:      []Gateway{{Name: "gw-1", Admin: "http://127.0.0.1:9190", Timeout: 30 * time.Second, Line: 19}},
 		GatewayConfig: "/etc/turnout/gateway.yaml",
@@ -237,7 +240,7 @@ gateways: [{name: g, restartCommand: [systemctl, restart, gw]}]
 `, func(p *Policy) bool {
 			return p.Probe == Probe{Interval: time.Second, Timeout: 2 * time.Second} &&
 				p.Health == Health{FailuresToBreach: 3, MinBrokers: 1} &&
-				p.Failover == Failover{Automatic: true, MaxLagRecords: 10000, Cooldown: 10 * time.Minute, PlannedPause: 15 * time.Second} &&
+				p.Failover == Failover{Automatic: true, MaxLagRecords: 10000, Cooldown: 10 * time.Minute, MaxLagAge: time.Minute, PlannedPause: 15 * time.Second} &&
 				p.Replication.Mode == ModeMirrorMaker2 && p.Gateways[0].Timeout == 30*time.Second &&
 				p.GatewayConfig == "" && p.SignalFile == ""
 		}},
@@ -246,7 +249,7 @@ failover: {automatic: false, maxLagRecords: 0, cooldown: 0s, plannedPause: 0s}
 replication: {mode: none}
 gateways: [{name: g, admin: "https://gw:9190", timeout: 1m}]
 `, func(p *Policy) bool {
-			return p.Failover == Failover{} && p.Replication.Mode == ModeNone && p.Gateways[0].Timeout == time.Minute
+			return p.Failover == Failover{MaxLagAge: time.Minute} && p.Replication.Mode == ModeNone && p.Gateways[0].Timeout == time.Minute
 		}},
 		{"null keeps the default", `routes: [{name: r, primary: a, standby: b}]
 failover:

@@ -64,6 +64,11 @@ type Failover struct {
 	Automatic     bool          `yaml:"automatic"`
 	MaxLagRecords int64         `yaml:"maxLagRecords"`
 	Cooldown      time.Duration `yaml:"cooldown"`
+	// MaxLagAge is how long a measured lag is trusted: an older one counts
+	// as never measured. Lag stops being measured when the active cluster
+	// dies, so this is also how long after that an automatic failover may
+	// still rely on the last measure.
+	MaxLagAge time.Duration `yaml:"maxLagAge"`
 	// PlannedPause bounds how long a planned switch (manual, not forced,
 	// from a cluster a quorum sees healthy) holds producers at the
 	// gateways while replication catches up to the last acknowledged
@@ -130,6 +135,7 @@ const (
 	DefaultMinBrokers       = 1
 	DefaultMaxLagRecords    = 10000
 	DefaultCooldown         = 10 * time.Minute
+	DefaultMaxLagAge        = time.Minute
 	DefaultPlannedPause     = 15 * time.Second
 	// MaxPlannedPause is the longest pause a gateway accepts
 	// (proxy.MaxPause): producers must not wait beyond their timeouts.
@@ -183,6 +189,13 @@ func (p *Policy) routeNames() string {
 // has missed three probes' worth of reports.
 func (p *Policy) StaleAfter() time.Duration {
 	return 3*p.Probe.Interval + p.Probe.Timeout
+}
+
+// BreachTime is the longest an agent can take to see a breach: the
+// consecutive failed probes that make one, each taking up to its interval
+// and its timeout.
+func (p *Policy) BreachTime() time.Duration {
+	return time.Duration(p.Health.FailuresToBreach) * (p.Probe.Interval + p.Probe.Timeout)
 }
 
 // Quorum is how many of agents must agree: a strict majority.
