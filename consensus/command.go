@@ -88,6 +88,9 @@ func (c StartFlip) apply(s *State) error {
 		return reject("a flip of route %q needs a domain other than %s to go to", c.Route, c.From)
 	}
 	r.Active, r.Epoch = c.To, c.Epoch
+	if !c.Manual {
+		r.LastAutoFlipAt = c.At
+	}
 	r.InProgress = &Flip{
 		Route: c.Route, From: c.From, To: c.To, Epoch: c.Epoch, Reason: c.Reason, Manual: c.Manual, Force: c.Force,
 		StartedAt: c.At, Leader: c.Leader, Step: StepCommitted, StepAt: c.At,

@@ -269,9 +269,26 @@ func TestStateInput(t *testing.T) {
 		_ = s.Apply(c) // the log holds one rejected flip
 	}
 	in := s.Input("r", t0.Add(time.Minute), 3)
-	want := policy.RouteState{Name: "r", Active: "k2", Epoch: 1, LastFlipAt: t0}
+	want := policy.RouteState{Name: "r", Active: "k2", Epoch: 1, LastAutoFlipAt: t0}
 	if in.Route != want || in.Agents != 3 || !in.Now.Equal(t0.Add(time.Minute)) {
 		t.Errorf("route %+v, agents %d, now %v; want %+v", in.Route, in.Agents, in.Now, want)
+	}
+	// A manual failback since leaves the cooldown counting from the
+	// automatic failover, so an outage right after it still fails over.
+	back := []Command{
+		StartFlip{Route: "r", From: "k2", To: "k1", Epoch: 2, Manual: true, At: t0.Add(time.Hour), Leader: "a1"},
+		FinishFlip{Route: "r", Epoch: 2, Outcome: OutcomeDone, At: t0.Add(time.Hour)},
+	}
+	for _, c := range back {
+		if err := s.Apply(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := s.Input("r", t0.Add(time.Hour), 3).Route; !r.LastAutoFlipAt.Equal(t0) || r.Active != "k1" {
+		t.Errorf("after a manual failback the route is %+v; want its last automatic flip at %v", r, t0)
+	}
+	if r := s.Input("s", t0, 3).Route; !r.LastAutoFlipAt.IsZero() {
+		t.Errorf("route s flipped only manually, yet its last automatic flip is at %v", r.LastAutoFlipAt)
 	}
 	f := NewState()
 	for _, c := range failed {

@@ -28,9 +28,12 @@ type Route struct {
 	Active string `json:"active"`
 	// Epoch grows by one with every flip; the gateway config carries it so
 	// a stale writer is refused there too.
-	Epoch      int32 `json:"epoch"`
-	LastFlip   *Flip `json:"lastFlip,omitempty"`   // the last finished flip
-	InProgress *Flip `json:"inProgress,omitempty"` // committed but not finished: a new leader resumes it
+	Epoch    int32 `json:"epoch"`
+	LastFlip *Flip `json:"lastFlip,omitempty"` // the last finished flip
+	// LastAutoFlipAt is when the last automatic flip was committed, which
+	// the cooldown counts from: a manual flip since does not reset it.
+	LastAutoFlipAt time.Time `json:"lastAutoFlipAt,omitzero"`
+	InProgress     *Flip     `json:"inProgress,omitempty"` // committed but not finished: a new leader resumes it
 }
 
 // Flip is one switch of a route, from its commit to its outcome.
@@ -108,14 +111,14 @@ func (f *Flip) clone() *Flip {
 
 // Input gathers what policy.Decide and policy.DecideManual need about a
 // route: its state, every agent's views and its lag. agents is the number
-// of voters in the group. The cooldown counts from when the last flip was
-// committed.
+// of voters in the group. The cooldown counts from when the last automatic
+// flip was committed.
 func (s State) Input(route string, now time.Time, agents int) policy.Input {
 	in := policy.Input{Now: now, Agents: agents, Lag: s.Lag[route]}
 	if r := s.Routes[route]; r != nil {
-		in.Route = policy.RouteState{Name: r.Name, Active: r.Active, Epoch: r.Epoch, InProgress: r.InProgress != nil}
+		in.Route = policy.RouteState{Name: r.Name, Active: r.Active, Epoch: r.Epoch, InProgress: r.InProgress != nil,
+			LastAutoFlipAt: r.LastAutoFlipAt}
 		if r.LastFlip != nil {
-			in.Route.LastFlipAt = r.LastFlip.StartedAt
 			in.Route.Unfinished = r.LastFlip.Outcome == OutcomeFailed && r.LastFlip.Epoch == r.Epoch
 		}
 	} else {

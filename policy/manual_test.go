@@ -75,7 +75,7 @@ func TestDecideManual(t *testing.T) {
 		{"failback on the primary", Request{Action: ActionFailback}, input(healthy...), nil, CodeAlreadyActive, "k1", "route r already serves k1"},
 		{"failover to where a failed flip went", Request{Action: ActionFailover, To: "k1"}, with(input(healthy...), func(in *Input) { in.Route.Unfinished = true }), nil,
 			CodeResume, "k1", "manual failover of route r from k1 to k1: the last flip to k1 stopped before every gateway was restarted"},
-		{"no cooldown for people", Request{Action: ActionFailback}, with(input(healthy...), func(in *Input) { onStandby(in); in.Route.LastFlipAt = now }), nil,
+		{"no cooldown for people", Request{Action: ActionFailback}, with(input(healthy...), func(in *Input) { onStandby(in); in.Route.LastAutoFlipAt = now }), nil,
 			CodeFlip, "k1", "failback"},
 		{"automatic off does not matter", Request{Action: ActionFailover}, input(healthy...), func(p *Policy) { p.Failover.Automatic = false }, CodeFlip, "k2", "failover"},
 
