@@ -740,6 +740,23 @@ func TestBadSignalFile(t *testing.T) {
 	if r := h.route(leader); r.ActiveDomain != primary || r.Epoch != 0 {
 		t.Errorf("a world-writable signal file moved the route: %+v", r)
 	}
+
+	// So is a symbolic link, even to a file the agent's user owns.
+	os.Remove(h.signal + ".failed")
+	target := filepath.Join(h.dir, "elsewhere")
+	if err := os.WriteFile(target, []byte("failover\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, h.signal); err != nil {
+		t.Fatal(err)
+	}
+	failed = waitFile(t, ctx, h.signal+".failed")
+	if !strings.Contains(string(failed), "symbolic link") {
+		t.Errorf("a signal file that is a symbolic link was answered:\n%s", failed)
+	}
+	if r := h.route(leader); r.ActiveDomain != primary || r.Epoch != 0 {
+		t.Errorf("a symbolic link as the signal file moved the route: %+v", r)
+	}
 }
 
 // TestGatewayRestartFails: the second gateway in the policy does not come

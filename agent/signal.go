@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -70,19 +71,20 @@ func (a *Agent) takeSignal(ctx context.Context) {
 		a.log.Warn("cannot claim the signal file", "file", a.signalFile, "err", err)
 		return
 	}
-	data, err := readSettled(ctx, claimed)
+	why, err := untrusted(claimed)
 	if errors.Is(err, fs.ErrNotExist) {
 		return // no request, or another agent claimed it
 	}
+	if why != "" {
+		a.finishSignal(claimed, nil, "", Outcome{Code: "refused", Message: fmt.Sprintf("%s: %s; not acted on", a.signalFile, why)})
+		return
+	}
+	data, err := readSettled(ctx, claimed)
 	if err != nil {
 		a.log.Error("cannot read the claimed signal file", "file", claimed, "err", err)
 		return
 	}
 	a.log.Info("signal file claimed", "file", a.signalFile, "request", strings.TrimSpace(string(data)))
-	if why := untrusted(claimed); why != "" {
-		a.finishSignal(claimed, data, "", Outcome{Code: "refused", Message: fmt.Sprintf("%s: %s; not acted on", a.signalFile, why)})
-		return
-	}
 	req, err := policy.ParseSignal(data)
 	if err != nil {
 		a.finishSignal(claimed, data, "", Outcome{Code: "bad-request",
@@ -116,7 +118,7 @@ func (a *Agent) takeSignal(ctx context.Context) {
 // creation and its write; the writer's write still lands in the claimed
 // file, a moment later.
 func readSettled(ctx context.Context, path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
+	data, err := readNoFollow(path)
 	for tries := 0; err == nil && tries < 20; tries++ {
 		select {
 		case <-ctx.Done():
@@ -124,7 +126,7 @@ func readSettled(ctx context.Context, path string) ([]byte, error) {
 		case <-time.After(25 * time.Millisecond):
 		}
 		var again []byte
-		if again, err = os.ReadFile(path); err == nil && bytes.Equal(again, data) && len(data) > 0 {
+		if again, err = readNoFollow(path); err == nil && bytes.Equal(again, data) && len(data) > 0 {
 			return data, nil
 		}
 		data = again
@@ -132,21 +134,40 @@ func readSettled(ctx context.Context, path string) ([]byte, error) {
 	return data, err
 }
 
-// untrusted says why a signal file must not be acted on, or "": a request
-// to move production traffic must come from the agent's own user, and not
-// from a file anyone could have written.
-func untrusted(path string) string {
-	fi, err := os.Stat(path)
+// readNoFollow reads a file, refusing a symbolic link, so that a link put
+// in the signal file's place between the checks and the read cannot point
+// the agent at a file someone else controls.
+func readNoFollow(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
-		return err.Error()
+		return nil, err
 	}
-	if fi.Mode().Perm()&0o002 != 0 {
-		return fmt.Sprintf("it is writable by every user (mode %v)", fi.Mode().Perm())
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<20))
+}
+
+// untrusted says why a signal file must not be acted on, or "": a request
+// to move production traffic must come from the agent's own user, in a
+// regular file, and not from a file anyone could have written. A symbolic
+// link is refused whatever it points at, as whoever can make one in the
+// signal file's folder could point it at a file the agent's user wrote for
+// another purpose. err is set only when the file cannot be looked at.
+func untrusted(path string) (why string, err error) {
+	fi, err := os.Lstat(path)
+	switch {
+	case err != nil:
+		return "", err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return "it is a symbolic link; write the request into the file itself", nil
+	case !fi.Mode().IsRegular():
+		return fmt.Sprintf("it is not a regular file (mode %v)", fi.Mode()), nil
+	case fi.Mode().Perm()&0o002 != 0:
+		return fmt.Sprintf("it is writable by every user (mode %v)", fi.Mode().Perm()), nil
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
-		return fmt.Sprintf("it belongs to uid %d, not to the agent's user (uid %d)", st.Uid, os.Getuid())
+		return fmt.Sprintf("it belongs to uid %d, not to the agent's user (uid %d)", st.Uid, os.Getuid()), nil
 	}
-	return ""
+	return "", nil
 }
 
 // signalOutcome is what <file>.done and <file>.failed hold.
