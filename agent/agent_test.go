@@ -201,7 +201,7 @@ func (h *harness) start(id string) *agent.Agent {
 	h.t.Helper()
 	cfg := agent.Config{
 		ID: id, PolicyFile: h.polPath, RaftAddr: h.peers[id], Peers: h.peers,
-		DataDir: filepath.Join(h.dir, "data-"+id), HTTPAddr: "127.0.0.1:0",
+		DataDir: filepath.Join(h.dir, "data-"+id), Bootstrap: true, HTTPAddr: "127.0.0.1:0",
 		Logger: quietLogger(h.t, id), Dial: h.dial[id],
 	}
 	if h.configure != nil {

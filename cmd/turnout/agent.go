@@ -33,6 +33,8 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
 	raft := fs.String("raft", "", "Raft address to listen on, host:port")
 	peers := fs.String("peers", "", "every agent's Raft address: a1=host:port,a2=host:port,a3=host:port")
 	dataDir := fs.String("data-dir", "", "folder for the Raft log and snapshots")
+	bootstrap := fs.Bool("bootstrap", false, "form a new Raft group from --peers if --data-dir is empty; only when the group first forms: "+
+		"without it an agent with an empty --data-dir waits for the group's leader to send it the state")
 	httpAddr := fs.String("http", "127.0.0.1:8081", "HTTP API address")
 	advertise := fs.String("advertise-http", "", "HTTP address the other agents reach this one at (default: --http, or the --raft host with the --http port when --http listens on all interfaces)")
 	gwConfig := fs.String("gateway-config", "", "gateway config file (overrides the policy's gatewayConfig)")
@@ -74,7 +76,7 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	a, err := agent.New(agent.Config{
-		ID: *id, PolicyFile: *policyFile, RaftAddr: *raft, Peers: peerMap, DataDir: *dataDir, HTTPAddr: *httpAddr, AdvertiseHTTP: *advertise,
+		ID: *id, PolicyFile: *policyFile, RaftAddr: *raft, Peers: peerMap, DataDir: *dataDir, Bootstrap: *bootstrap, HTTPAddr: *httpAddr, AdvertiseHTTP: *advertise,
 		GatewayConfig: *gwConfig, SignalFile: *signalFile, Logger: log,
 		TokenFile: *tokenFile, CAFile: *caFile, HTTPCertFile: *httpCert, HTTPKeyFile: *httpKey, RaftTLS: raftTLS,
 	})

@@ -26,7 +26,7 @@ type command struct {
 
 var commands = []command{
 	{"gateway", "--config gateway.yaml [--admin 127.0.0.1:9190]", "run the Kafka gateway", runGateway},
-	{"agent", "--id a1 --policy policy.yaml --raft HOST:PORT --peers a1=HOST:PORT,... --data-dir DIR [--http 127.0.0.1:8081] [--gateway-config FILE] [--signal-file FILE] [--token-file FILE] [--http-cert FILE --http-key FILE] [--ca-file FILE] [--raft-cert FILE --raft-key FILE --raft-ca FILE]",
+	{"agent", "--id a1 --policy policy.yaml --raft HOST:PORT --peers a1=HOST:PORT,... --data-dir DIR [--bootstrap] [--http 127.0.0.1:8081] [--gateway-config FILE] [--signal-file FILE] [--token-file FILE] [--http-cert FILE --http-key FILE] [--ca-file FILE] [--raft-cert FILE --raft-key FILE --raft-ca FILE]",
 		"run a failover agent, one of a Raft group", runAgent},
 	{"status", "[--agent http://127.0.0.1:8081] [--json] [--token-file FILE] [--ca-file FILE]", "what the agents see and decide, for a person", runStatus},
 	{"failover", "[--route NAME] [--to DOMAIN] [--force] [--agent URL [--token-file FILE] [--ca-file FILE] | --signal-file FILE | --policy FILE]",
