@@ -43,8 +43,8 @@ type Config struct {
 	// two such agents of three make a group that has forgotten every
 	// route's epoch.
 	Bootstrap bool
-	DataDir string       // the Raft log, stable store and snapshots
-	Logger  *slog.Logger // for raft's own messages; nil discards them
+	DataDir   string       // the Raft log, stable store and snapshots
+	Logger    *slog.Logger // for raft's own messages; nil discards them
 	// TLS, when set, carries Raft over mutual TLS (see ctlsec.RaftTLS):
 	// every agent's certificate must be signed by the CA and name the
 	// host of its Peers address. Nil means plain TCP.
