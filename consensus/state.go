@@ -20,6 +20,24 @@ type State struct {
 	Views  map[string]map[string]policy.View `json:"views"`  // agent -> domain -> latest view
 	Lag    map[string]policy.Lag             `json:"lag"`    // by route: the last known lag
 	Agents map[string]Agent                  `json:"agents"` // by id
+	// Requests are the manual requests that committed a flip, by id, so
+	// that a request sent again (to a new leader, or from a signal file
+	// claim taken up again) is answered from here instead of flipping the
+	// route a second time. StartFlip keeps those of the last day.
+	Requests map[string]Request `json:"requests,omitempty"`
+}
+
+// Request is a manual request whose flip was committed.
+type Request struct {
+	ID    string `json:"id"`
+	Route string `json:"route"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Epoch int32  `json:"epoch"`
+	// At is when its flip was committed, by the leader's clock.
+	At      time.Time `json:"at"`
+	Outcome string    `json:"outcome,omitempty"` // that of its flip; "" while it runs
+	Error   string    `json:"error,omitempty"`
 }
 
 // Route is one route's replicated state.
@@ -45,6 +63,8 @@ type Flip struct {
 	Reason string `json:"reason"`
 	Manual bool   `json:"manual,omitempty"`
 	Force  bool   `json:"force,omitempty"`
+	// RequestID is the manual request that asked for the flip, if any.
+	RequestID string `json:"requestId,omitempty"`
 	// StartedAt is when the flip was committed, by the leader's clock.
 	StartedAt time.Time `json:"startedAt"`
 	// Leader is the agent that committed the flip.
@@ -77,10 +97,11 @@ type Agent struct {
 // NewState returns an empty state.
 func NewState() State {
 	return State{
-		Routes: map[string]*Route{},
-		Views:  map[string]map[string]policy.View{},
-		Lag:    map[string]policy.Lag{},
-		Agents: map[string]Agent{},
+		Routes:   map[string]*Route{},
+		Views:    map[string]map[string]policy.View{},
+		Lag:      map[string]policy.Lag{},
+		Agents:   map[string]Agent{},
+		Requests: map[string]Request{},
 	}
 }
 
@@ -97,6 +118,7 @@ func (s State) Clone() State {
 	}
 	maps.Copy(c.Lag, s.Lag)
 	maps.Copy(c.Agents, s.Agents)
+	maps.Copy(c.Requests, s.Requests)
 	return c
 }
 
