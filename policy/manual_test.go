@@ -125,6 +125,38 @@ func TestDecideManual(t *testing.T) {
 	}
 }
 
+// TestPin: a failover without a target is pinned to the domain it leaves
+// when it is received, so that deciding it again once the route has moved
+// answers already-active rather than moving it back.
+func TestPin(t *testing.T) {
+	healthy := []View{up("a1", "k1"), up("a2", "k1"), up("a3", "k1"), up("a1", "k2"), up("a2", "k2"), up("a3", "k2")}
+	tests := []struct {
+		name   string
+		req    Request
+		active string
+		want   Request
+	}{
+		{"failover from the primary", Request{Action: ActionFailover}, "k1", Request{Action: ActionFailover, Route: "r", To: "k2"}},
+		{"failover from the standby", Request{Action: ActionFailover, Force: true}, "k2", Request{Action: ActionFailover, Route: "r", To: "k1", Force: true}},
+		{"a target named stays", Request{Action: ActionFailover, To: "k1"}, "k1", Request{Action: ActionFailover, Route: "r", To: "k1"}},
+		{"failback has its own target", Request{Action: ActionFailback}, "k2", Request{Action: ActionFailback, Route: "r"}},
+		{"active domain not in the policy", Request{Action: ActionFailover}, "k0", Request{Action: ActionFailover, Route: "r"}},
+		{"unknown route", Request{Action: ActionFailover, Route: "s"}, "k1", Request{Action: ActionFailover, Route: "s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Pin(tt.req, tt.active, testPolicy()); got != tt.want {
+				t.Errorf("Pin = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	// Received on k1, done; decided again on k2, it is done already.
+	req := Pin(Request{Action: ActionFailover}, "k1", testPolicy())
+	if d := DecideManual(req, with(input(healthy...), func(in *Input) { in.Route.Active = "k2" }), testPolicy()); d.Code != CodeAlreadyActive || d.Flip {
+		t.Errorf("a pinned failover decided again after its flip: %s (flip %v): %s", d.Code, d.Flip, d.Reason)
+	}
+}
+
 // TestDecideManualQuiesce: only a planned switch, away from a cluster a
 // quorum still sees healthy, pauses producers for replication to finish.
 func TestDecideManualQuiesce(t *testing.T) {
