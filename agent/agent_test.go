@@ -563,31 +563,9 @@ func quietLogger(t *testing.T, name string) *slog.Logger {
 // config, then dies while it restarts the gateway; the new leader finishes
 // the same flip.
 func TestLeaderDiesMidRunbook(t *testing.T) {
-	var once sync.Once
-	hold := make(chan struct{})
-	reached := make(chan struct{})
 	var h *harness
-	// The gateway's admin API behind a door that keeps the first restart
-	// waiting, as a slow gateway would.
-	door := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			first := false
-			once.Do(func() { first = true })
-			if first {
-				close(reached)
-				select {
-				case <-hold:
-				case <-r.Context().Done():
-				}
-				http.Error(w, "the leader went away", http.StatusServiceUnavailable)
-				return
-			}
-		}
-		h.gwAdmin.Config.Handler.ServeHTTP(w, r)
-	}))
-	defer door.Close()
-	defer close(hold)
-	h = newHarness(t, policyOpts{gatewayAdmin: door.URL})
+	door, reached := slowFirstPost(t, &h)
+	h = newHarness(t, policyOpts{gatewayAdmin: door})
 	h.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -618,6 +596,35 @@ func TestLeaderDiesMidRunbook(t *testing.T) {
 	if st := h.gw.Status(); st[0].ClusterID != "cluster-2" || st[0].ConfigEpoch != 1 {
 		t.Errorf("gateway serves %+v, want cluster-2 at epoch 1", st[0])
 	}
+}
+
+// slowFirstPost is the harness gateway's admin API behind a door that keeps
+// the first POST (the first restart, unless the switch is planned) waiting,
+// as a slow gateway would, until the caller goes away; reached is closed
+// when it arrives. *h must be set before the door is used.
+func slowFirstPost(t *testing.T, h **harness) (url string, reached <-chan struct{}) {
+	var once sync.Once
+	hold := make(chan struct{})
+	arrived := make(chan struct{})
+	door := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			first := false
+			once.Do(func() { first = true })
+			if first {
+				close(arrived)
+				select {
+				case <-hold:
+				case <-r.Context().Done():
+				}
+				http.Error(w, "the leader went away", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		(*h).gwAdmin.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(door.Close)
+	t.Cleanup(func() { close(hold) })
+	return door.URL, arrived
 }
 
 // TestStaleFlipIsRefused: a flip that does not carry the route's next epoch,

@@ -1,9 +1,8 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -234,6 +233,7 @@ func manual(ctx context.Context, action string, args []string, stdout, stderr io
 	signalFile := fs.String("signal-file", "", "signal file to write (default: the policy's signalFile)")
 	policyFile := fs.String("policy", "", "policy file, to find the signal file")
 	wait := fs.Duration("wait", 15*time.Minute, "how long to wait for the outcome")
+	id := fs.String("id", "", "the request's id (default: a new one); give an earlier request's id to send it again: it switches the route at most once")
 	newClient := clientFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -246,7 +246,7 @@ func manual(ctx context.Context, action string, args []string, stdout, stderr io
 	}
 	ctx, cancel := context.WithTimeout(ctx, *wait)
 	defer cancel()
-	req := agent.FailoverRequest{Action: action, Route: *route, To: *to, Force: *force}
+	req := agent.FailoverRequest{Action: action, Route: *route, To: *to, Force: *force, ID: cmp.Or(*id, agent.NewRequestID())}
 	var o agent.Outcome
 	if *agentURL != "" {
 		client, err := newClient()
@@ -254,7 +254,7 @@ func manual(ctx context.Context, action string, args []string, stdout, stderr io
 			return err
 		}
 		url := strings.TrimRight(baseURL(*agentURL), "/") + "/failover"
-		if err := postOutcome(ctx, client, url, req, &o); err != nil {
+		if o, err = askAgent(ctx, client, url, req, stdout); err != nil {
 			return err
 		}
 	} else {
@@ -274,11 +274,45 @@ func manual(ctx context.Context, action string, args []string, stdout, stderr io
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "%s %s: %s\n", action, strings.ToUpper(o.Code), o.Message)
-	if !o.OK {
+	fmt.Fprintf(stdout, "%s %s: %s\n", action, strings.ToUpper(string(o.Code)), o.Message)
+	switch {
+	case o.Code.Retry():
+		return fmt.Errorf("%s: no final outcome yet; see turnout status, or send it again with --id %s", action, req.ID)
+	case !o.OK:
 		return errors.New(action + " was not carried out")
 	}
 	return nil
+}
+
+// askRetries bounds how often askAgent sends a request again while the
+// agents change leader; askRetryEvery spaces the tries.
+const (
+	askRetries    = 30
+	askRetryEvery = time.Second
+)
+
+// askAgent posts a request and, while the answer is not final (the leader
+// changed, or lost the leadership during the switch), sends it again
+// under the same id, so that it switches the route at most once.
+func askAgent(ctx context.Context, client *http.Client, url string, req agent.FailoverRequest, stdout io.Writer) (agent.Outcome, error) {
+	for try := 1; ; try++ {
+		var o agent.Outcome
+		if err := postOutcome(ctx, client, url, req, &o); err != nil {
+			return o, fmt.Errorf("%w; the request's id is %s, to send it again with --id", err, req.ID)
+		}
+		if !o.Code.Retry() || try == askRetries {
+			return o, nil
+		}
+		// Carried on as the agents pinned it: a failover away from the
+		// domain active when it was first received.
+		req.To = cmp.Or(req.To, o.To)
+		fmt.Fprintf(stdout, "%s (%s); asking again with the same id %s\n", o.Message, o.Code, req.ID)
+		select {
+		case <-ctx.Done():
+			return o, nil
+		case <-time.After(askRetryEvery):
+		}
+	}
 }
 
 // clientFlags adds --token-file and --ca-file, for asking an agent, and
@@ -320,9 +354,7 @@ func postOutcome(ctx context.Context, client *http.Client, url string, req agent
 // writeSignal writes the request to the signal file and waits for an agent to
 // answer it in <file>.done or <file>.failed.
 func writeSignal(ctx context.Context, path string, req agent.FailoverRequest, stdout io.Writer) (agent.Outcome, error) {
-	var nonce [8]byte
-	rand.Read(nonce[:])
-	id := hex.EncodeToString(nonce[:])
+	id := req.ID
 	data, err := yaml.Marshal(map[string]any{"action": req.Action, "route": req.Route, "to": req.To, "force": req.Force, "id": id})
 	if err != nil {
 		return agent.Outcome{}, err
@@ -340,9 +372,9 @@ func writeSignal(ctx context.Context, path string, req agent.FailoverRequest, st
 				continue
 			}
 			var o struct {
-				ID      string `yaml:"id"`
-				Code    string `yaml:"code"`
-				Message string `yaml:"message"`
+				ID      string     `yaml:"id"`
+				Code    agent.Code `yaml:"code"`
+				Message string     `yaml:"message"`
 			}
 			if yaml.Unmarshal(out, &o) != nil || o.ID != id {
 				continue // an earlier request's answer, or one being written
