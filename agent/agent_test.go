@@ -563,9 +563,7 @@ func quietLogger(t *testing.T, name string) *slog.Logger {
 // config, then dies while it restarts the gateway; the new leader finishes
 // the same flip.
 func TestLeaderDiesMidRunbook(t *testing.T) {
-	var h *harness
-	door, reached := slowFirstPost(t, &h)
-	h = newHarness(t, policyOpts{gatewayAdmin: door})
+	h, reached := newSlowHarness(t)
 	h.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -598,11 +596,11 @@ func TestLeaderDiesMidRunbook(t *testing.T) {
 	}
 }
 
-// slowFirstPost is the harness gateway's admin API behind a door that keeps
-// the first POST (the first restart, unless the switch is planned) waiting,
-// as a slow gateway would, until the caller goes away; reached is closed
-// when it arrives. *h must be set before the door is used.
-func slowFirstPost(t *testing.T, h **harness) (url string, reached <-chan struct{}) {
+// newSlowHarness is a harness whose gateway's admin API is behind a door
+// that keeps the first POST (the first restart, unless the switch is
+// planned) waiting, as a slow gateway would, until the caller goes away;
+// reached is closed when it arrives.
+func newSlowHarness(t *testing.T) (h *harness, reached <-chan struct{}) {
 	var once sync.Once
 	hold := make(chan struct{})
 	arrived := make(chan struct{})
@@ -620,11 +618,11 @@ func slowFirstPost(t *testing.T, h **harness) (url string, reached <-chan struct
 				return
 			}
 		}
-		(*h).gwAdmin.Config.Handler.ServeHTTP(w, r)
+		h.gwAdmin.Config.Handler.ServeHTTP(w, r)
 	}))
 	t.Cleanup(door.Close)
 	t.Cleanup(func() { close(hold) })
-	return door.URL, arrived
+	return newHarness(t, policyOpts{gatewayAdmin: door.URL}), arrived
 }
 
 // TestStaleFlipIsRefused: a flip that does not carry the route's next epoch,
@@ -730,39 +728,41 @@ func TestBadSignalFile(t *testing.T) {
 		t.Errorf("a bad signal file moved the route: %+v", r)
 	}
 
-	// A request anyone could have written is refused, and says why.
-	os.Remove(h.signal + ".failed")
-	tmp := filepath.Join(h.dir, "signal.tmp")
-	if err := os.WriteFile(tmp, []byte("failover\n"), 0o666); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(tmp, 0o666) // past the umask
-	if err := os.Rename(tmp, h.signal); err != nil {
-		t.Fatal(err)
-	}
-	failed = waitFile(t, ctx, h.signal+".failed")
-	if !strings.Contains(string(failed), "writable by every user") {
-		t.Errorf("a world-writable signal file was answered:\n%s", failed)
-	}
-	if r := h.route(leader); r.ActiveDomain != primary || r.Epoch != 0 {
-		t.Errorf("a world-writable signal file moved the route: %+v", r)
-	}
-
-	// So is a symbolic link, even to a file the agent's user owns.
-	os.Remove(h.signal + ".failed")
-	target := filepath.Join(h.dir, "elsewhere")
-	if err := os.WriteFile(target, []byte("failover\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(target, h.signal); err != nil {
-		t.Fatal(err)
-	}
-	failed = waitFile(t, ctx, h.signal+".failed")
-	if !strings.Contains(string(failed), "symbolic link") {
-		t.Errorf("a signal file that is a symbolic link was answered:\n%s", failed)
-	}
-	if r := h.route(leader); r.ActiveDomain != primary || r.Epoch != 0 {
-		t.Errorf("a symbolic link as the signal file moved the route: %+v", r)
+	// A request anyone could have written is refused, and says why; so is
+	// a symbolic link, even to a file the agent's user owns.
+	for _, tc := range []struct {
+		what, why string
+		put       func() error
+	}{
+		{"a world-writable signal file", "writable by every user", func() error {
+			tmp := filepath.Join(h.dir, "signal.tmp")
+			if err := os.WriteFile(tmp, []byte("failover\n"), 0o666); err != nil {
+				return err
+			}
+			if err := os.Chmod(tmp, 0o666); err != nil { // past the umask
+				return err
+			}
+			return os.Rename(tmp, h.signal)
+		}},
+		{"a symbolic link as the signal file", "symbolic link", func() error {
+			target := filepath.Join(h.dir, "elsewhere")
+			if err := os.WriteFile(target, []byte("failover\n"), 0o600); err != nil {
+				return err
+			}
+			return os.Symlink(target, h.signal)
+		}},
+	} {
+		os.Remove(h.signal + ".failed")
+		if err := tc.put(); err != nil {
+			t.Fatal(err)
+		}
+		failed = waitFile(t, ctx, h.signal+".failed")
+		if !strings.Contains(string(failed), tc.why) {
+			t.Errorf("%s was answered:\n%s", tc.what, failed)
+		}
+		if r := h.route(leader); r.ActiveDomain != primary || r.Epoch != 0 {
+			t.Errorf("%s moved the route: %+v", tc.what, r)
+		}
 	}
 }
 

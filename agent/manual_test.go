@@ -16,9 +16,7 @@ import (
 // under the same id, through a follower, is answered done, and the route
 // switched exactly once.
 func TestManualRetriedAfterLeaderChange(t *testing.T) {
-	var h *harness
-	door, reached := slowFirstPost(t, &h)
-	h = newHarness(t, policyOpts{gatewayAdmin: door})
+	h, reached := newSlowHarness(t)
 	h.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
