@@ -773,15 +773,24 @@ func TestGatewayRestartFails(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		retry time.Duration // the agents' GatewayRetry; 0 leaves it to a person
-	}{{"resumed by hand", 0}, {"retried by the leader", 500 * time.Millisecond}} {
-		t.Run(tt.name, func(t *testing.T) { testGatewayRestartFails(t, tt.retry) })
+		// manual: the flip is a manual failover, which the person sends
+		// again under its id.
+		manual bool
+	}{
+		{"resumed by hand", 0, false},
+		{"retried by the leader", 500 * time.Millisecond, false},
+		{"manual failover sent again", 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testGatewayRestartFails(t, tt.retry, tt.manual) })
 	}
 }
 
 // testGatewayRestartFails: the second gateway does not answer, so the flip
 // stops there and is reported; once it is back, the flip is finished by a
-// person (turnout failover to the route's domain) or by the leader's retry.
-func testGatewayRestartFails(t *testing.T, retry time.Duration) {
+// person (turnout failover to the route's domain, or the failed failover
+// sent again under its id: either finishes the switch, neither turns the
+// route around) or by the leader's retry.
+func testGatewayRestartFails(t *testing.T, retry time.Duration, manual bool) {
 	deadAddr := "127.0.0.1:" + strconv.Itoa(testnet.FreePorts(t, 1))
 	h := newHarness(t, policyOpts{gatewayExtras: fmt.Sprintf("  - name: gw-2\n    admin: http://%s\n    timeout: 1s\n", deadAddr)})
 	h.configure = func(c *agent.Config) { c.GatewayRetry = cmp.Or(retry, time.Hour) }
@@ -789,8 +798,17 @@ func testGatewayRestartFails(t *testing.T, retry time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	leader := h.leader(ctx)
-	waitFor(t, ctx, "the leader measured the lag", func() bool { return h.status(leader).Lag[route].Known })
-	h.kill(0)
+	again := agent.FailoverRequest{To: standby}
+	if manual {
+		waitFor(t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
+		again = agent.FailoverRequest{Force: true, ID: "q1"}
+		if o := h.failover(ctx, leader, again); o.OK || o.Code != agent.CodeFailed || !strings.Contains(o.Message, "gw-2") {
+			t.Fatalf("a manual failover stopped at gw-2 answered %+v", o)
+		}
+	} else {
+		waitFor(t, ctx, "the leader measured the lag", func() bool { return h.status(leader).Lag[route].Known })
+		h.kill(0)
+	}
 	waitFor(t, ctx, "the flip is reported failed", func() bool { return h.route(h.leader(ctx)).State == "failed" })
 	r := h.route(h.leader(ctx))
 	if r.ActiveDomain != standby || r.Flip.Outcome != "failed" || !strings.Contains(r.Flip.Error, "gw-2") ||
@@ -818,8 +836,11 @@ func testGatewayRestartFails(t *testing.T, retry time.Duration) {
 	t.Cleanup(func() { admin2.Close() })
 
 	if retry == 0 {
-		if o := h.failover(ctx, h.leader(ctx), agent.FailoverRequest{To: standby}); !o.OK || o.Code != "done" {
-			t.Fatalf("failover to the domain of the failed flip answered %+v; want it to restart the rest", o)
+		if o := h.failover(ctx, h.leader(ctx), again); !o.OK || o.Code != agent.CodeDone {
+			t.Fatalf("failover %+v after the failed flip answered %+v; want it to restart the rest", again, o)
+		}
+		if now := h.route(h.leader(ctx)); now.ActiveDomain != standby || now.Epoch != r.Epoch {
+			t.Fatalf("after the failed flip was finished the route is on %s at epoch %d; want %s at %d", now.ActiveDomain, now.Epoch, standby, r.Epoch)
 		}
 	}
 	waitFor(t, ctx, "gw-2 serves cluster 2 at the flip's epoch", func() bool {

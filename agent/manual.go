@@ -154,10 +154,7 @@ func (a *Agent) pin(req policy.Request) policy.Request {
 	if err != nil {
 		return req
 	}
-	if rs := a.node.State().Routes[route.Name]; rs != nil {
-		return policy.Pin(req, rs.Active, a.policy)
-	}
-	return req
+	return policy.Pin(req, a.node.State().Input(route.Name, time.Now(), len(a.cfg.Peers)).Route, a.policy)
 }
 
 // retryManual decides every waiting manual request again; those that are
@@ -185,8 +182,13 @@ func (a *Agent) tryManual(ctx context.Context, r *manualRequest) (Outcome, bool)
 	st := a.node.State()
 	if q, ok := st.Requests[r.req.ID]; ok {
 		// Sent again: its flip was committed already, perhaps by an
-		// earlier leader. Answer for it; never flip a second time.
-		return requestOutcome(q, a.cfg.ID), q.Outcome == ""
+		// earlier leader. Answer for it; never flip a second time. If
+		// that flip stopped at a gateway and is still the route's last,
+		// finish it: the decision below resumes it.
+		if rs := st.Routes[q.Route]; q.Outcome != consensus.OutcomeFailed || rs == nil || rs.Epoch != q.Epoch {
+			return requestOutcome(q, a.cfg.ID), q.Outcome == ""
+		}
+		r.req.Route, r.req.To = q.Route, q.To
 	}
 	route, err := a.policy.ResolveRoute(r.req.Route)
 	if err != nil {

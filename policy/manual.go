@@ -70,20 +70,26 @@ func checkRequest(d *yamlstrict.Decoder, req Request) {
 	}
 }
 
-// Pin resolves a request's target once, against the domain the route is on
-// when the request is received: a failover that names no target goes away
-// from that domain. Decided again later, as it waits for replication or is
-// sent again, the pinned request then finds the route already on its
-// target instead of flipping it back. A request whose route is unknown is
-// returned as it is, for DecideManual to refuse.
-func Pin(req Request, active string, p *Policy) Request {
+// Pin resolves a request's target once, against the route's state when the
+// request is received: a failover that names no target goes away from the
+// active domain, or, if the last flip stopped before every gateway was
+// restarted, finishes that flip rather than turn the route around. Decided
+// again later, as it waits for replication or is sent again, the pinned
+// request then finds the route already on its target instead of flipping
+// it back. A request whose route is unknown is returned as it is, for
+// DecideManual to refuse.
+func Pin(req Request, s RouteState, p *Policy) Request {
 	r, err := p.ResolveRoute(req.Route)
 	if err != nil {
 		return req
 	}
 	req.Route = r.Name
-	if req.Action == ActionFailover && req.To == "" && (active == r.Primary || active == r.Standby) {
-		req.To = r.Other(active)
+	switch {
+	case req.Action != ActionFailover || req.To != "" || s.Active != r.Primary && s.Active != r.Standby:
+	case s.Unfinished:
+		req.To = s.Active
+	default:
+		req.To = r.Other(s.Active)
 	}
 	return req
 }

@@ -132,26 +132,28 @@ func TestPin(t *testing.T) {
 	healthy := []View{up("a1", "k1"), up("a2", "k1"), up("a3", "k1"), up("a1", "k2"), up("a2", "k2"), up("a3", "k2")}
 	tests := []struct {
 		name   string
-		req    Request
-		active string
-		want   Request
+		req   Request
+		state RouteState
+		want  Request
 	}{
-		{"failover from the primary", Request{Action: ActionFailover}, "k1", Request{Action: ActionFailover, Route: "r", To: "k2"}},
-		{"failover from the standby", Request{Action: ActionFailover, Force: true}, "k2", Request{Action: ActionFailover, Route: "r", To: "k1", Force: true}},
-		{"a target named stays", Request{Action: ActionFailover, To: "k1"}, "k1", Request{Action: ActionFailover, Route: "r", To: "k1"}},
-		{"failback has its own target", Request{Action: ActionFailback}, "k2", Request{Action: ActionFailback, Route: "r"}},
-		{"active domain not in the policy", Request{Action: ActionFailover}, "k0", Request{Action: ActionFailover, Route: "r"}},
-		{"unknown route", Request{Action: ActionFailover, Route: "s"}, "k1", Request{Action: ActionFailover, Route: "s"}},
+		{"failover from the primary", Request{Action: ActionFailover}, RouteState{Active: "k1"}, Request{Action: ActionFailover, Route: "r", To: "k2"}},
+		{"failover from the standby", Request{Action: ActionFailover, Force: true}, RouteState{Active: "k2"}, Request{Action: ActionFailover, Route: "r", To: "k1", Force: true}},
+		{"a target named stays", Request{Action: ActionFailover, To: "k1"}, RouteState{Active: "k1"}, Request{Action: ActionFailover, Route: "r", To: "k1"}},
+		{"failback has its own target", Request{Action: ActionFailback}, RouteState{Active: "k2"}, Request{Action: ActionFailback, Route: "r"}},
+		{"failover after a flip that stopped finishes it", Request{Action: ActionFailover}, RouteState{Active: "k2", Unfinished: true},
+			Request{Action: ActionFailover, Route: "r", To: "k2"}},
+		{"active domain not in the policy", Request{Action: ActionFailover}, RouteState{Active: "k0"}, Request{Action: ActionFailover, Route: "r"}},
+		{"unknown route", Request{Action: ActionFailover, Route: "s"}, RouteState{Active: "k1"}, Request{Action: ActionFailover, Route: "s"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Pin(tt.req, tt.active, testPolicy()); got != tt.want {
+			if got := Pin(tt.req, tt.state, testPolicy()); got != tt.want {
 				t.Errorf("Pin = %+v, want %+v", got, tt.want)
 			}
 		})
 	}
 	// Received on k1, done; decided again on k2, it is done already.
-	req := Pin(Request{Action: ActionFailover}, "k1", testPolicy())
+	req := Pin(Request{Action: ActionFailover}, RouteState{Active: "k1"}, testPolicy())
 	if d := DecideManual(req, with(input(healthy...), func(in *Input) { in.Route.Active = "k2" }), testPolicy()); d.Code != CodeAlreadyActive || d.Flip {
 		t.Errorf("a pinned failover decided again after its flip: %s (flip %v): %s", d.Code, d.Flip, d.Reason)
 	}

@@ -279,7 +279,7 @@ func manual(ctx context.Context, action string, args []string, stdout, stderr io
 	case o.Code.Retry():
 		return fmt.Errorf("%s: no final outcome yet; see turnout status, or send it again with --id %s", action, req.ID)
 	case !o.OK:
-		return errors.New(action + " was not carried out")
+		return fmt.Errorf("%s was not carried out (request %s)", action, req.ID)
 	}
 	return nil
 }
