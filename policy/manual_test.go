@@ -131,7 +131,7 @@ func TestDecideManual(t *testing.T) {
 func TestPin(t *testing.T) {
 	healthy := []View{up("a1", "k1"), up("a2", "k1"), up("a3", "k1"), up("a1", "k2"), up("a2", "k2"), up("a3", "k2")}
 	tests := []struct {
-		name   string
+		name  string
 		req   Request
 		state RouteState
 		want  Request
