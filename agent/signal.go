@@ -147,7 +147,7 @@ func (a *Agent) ownClaim() (path, claim string, age time.Duration, ok bool) {
 	for _, e := range entries {
 		id, mine := strings.CutPrefix(e.Name(), prefix)
 		if !mine || id == "" || strings.Contains(id, ".") {
-			continue // another agent's, or one whose id has a dot in it
+			continue // not a claim of this agent's, but of one whose id begins with it and a dot
 		}
 		fi, err := e.Info()
 		if err != nil {

@@ -354,8 +354,7 @@ func postOutcome(ctx context.Context, client *http.Client, url string, req agent
 // writeSignal writes the request to the signal file and waits for an agent to
 // answer it in <file>.done or <file>.failed.
 func writeSignal(ctx context.Context, path string, req agent.FailoverRequest, stdout io.Writer) (agent.Outcome, error) {
-	id := req.ID
-	data, err := yaml.Marshal(map[string]any{"action": req.Action, "route": req.Route, "to": req.To, "force": req.Force, "id": id})
+	data, err := yaml.Marshal(map[string]any{"action": req.Action, "route": req.Route, "to": req.To, "force": req.Force, "id": req.ID})
 	if err != nil {
 		return agent.Outcome{}, err
 	}
@@ -376,7 +375,7 @@ func writeSignal(ctx context.Context, path string, req agent.FailoverRequest, st
 				Code    agent.Code `yaml:"code"`
 				Message string     `yaml:"message"`
 			}
-			if yaml.Unmarshal(out, &o) != nil || o.ID != id {
+			if yaml.Unmarshal(out, &o) != nil || o.ID != req.ID {
 				continue // an earlier request's answer, or one being written
 			}
 			return agent.Outcome{OK: suffix == ".done", Code: o.Code, Message: o.Message}, nil
