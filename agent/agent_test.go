@@ -421,6 +421,7 @@ func TestOneBlindAgentDoesNotFailOver(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	leader := h.leader(ctx)
+	waitFor(t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
 	waitFor(t, ctx, "a3's breach of cluster 1 reaches the leader", func() bool {
 		v := h.status(leader).Domain[primary].ByAgent["a3"]
 		return v.ConsecutiveFailures >= 6 // twice the breach count
