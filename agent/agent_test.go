@@ -261,6 +261,15 @@ func (h *harness) leader(ctx context.Context) string {
 	return leader
 }
 
+// routeLeader waits until the running agents agree on a leader and it has
+// created the route, and returns it.
+func (h *harness) routeLeader(ctx context.Context) string {
+	h.t.Helper()
+	leader := h.leader(ctx)
+	waitFor(h.t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
+	return leader
+}
+
 func (h *harness) route(id string) agent.RouteStatus {
 	for _, r := range h.status(id).Routes {
 		if r.Name == route {
@@ -420,8 +429,7 @@ func TestOneBlindAgentDoesNotFailOver(t *testing.T) {
 	h.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	leader := h.leader(ctx)
-	waitFor(t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
+	leader := h.routeLeader(ctx)
 	waitFor(t, ctx, "a3's breach of cluster 1 reaches the leader", func() bool {
 		v := h.status(leader).Domain[primary].ByAgent["a3"]
 		return v.ConsecutiveFailures >= 6 // twice the breach count
@@ -564,7 +572,7 @@ func quietLogger(t *testing.T, name string) *slog.Logger {
 // config, then dies while it restarts the gateway; the new leader finishes
 // the same flip.
 func TestLeaderDiesMidRunbook(t *testing.T) {
-	h, reached := newSlowHarness(t)
+	h, held := newSlowHarness(t)
 	h.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -572,11 +580,7 @@ func TestLeaderDiesMidRunbook(t *testing.T) {
 	waitFor(t, ctx, "the leader measured the lag", func() bool { return h.status(first).Lag[route].Known })
 
 	h.kill(0)
-	select {
-	case <-reached:
-	case <-ctx.Done():
-		t.Fatal("the leader never restarted the gateway")
-	}
+	held(ctx)
 	if r := h.route(first); r.State != "switching" || r.Flip == nil || !r.Flip.ConfigWritten {
 		t.Fatalf("while the gateway restart hangs the route is %+v; want switching with the config written", r)
 	}
@@ -600,8 +604,8 @@ func TestLeaderDiesMidRunbook(t *testing.T) {
 // newSlowHarness is a harness whose gateway's admin API is behind a door
 // that keeps the first POST (the first restart, unless the switch is
 // planned) waiting, as a slow gateway would, until the caller goes away;
-// reached is closed when it arrives.
-func newSlowHarness(t *testing.T) (h *harness, reached <-chan struct{}) {
+// held waits until that POST has arrived.
+func newSlowHarness(t *testing.T) (h *harness, held func(context.Context)) {
 	var once sync.Once
 	hold := make(chan struct{})
 	arrived := make(chan struct{})
@@ -623,7 +627,14 @@ func newSlowHarness(t *testing.T) (h *harness, reached <-chan struct{}) {
 	}))
 	t.Cleanup(door.Close)
 	t.Cleanup(func() { close(hold) })
-	return newHarness(t, policyOpts{gatewayAdmin: door.URL}), arrived
+	return newHarness(t, policyOpts{gatewayAdmin: door.URL}), func(ctx context.Context) {
+		t.Helper()
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			t.Fatal("the leader never restarted the gateway")
+		}
+	}
 }
 
 // TestStaleFlipIsRefused: a flip that does not carry the route's next epoch,
@@ -634,8 +645,7 @@ func TestStaleFlipIsRefused(t *testing.T) {
 	h.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	leader := h.leader(ctx)
-	waitFor(t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
+	leader := h.routeLeader(ctx)
 	for _, epoch := range []int32{0, 2} {
 		body := fmt.Sprintf(`{"type":"StartFlip","cmd":{"route":%q,"from":%q,"to":%q,"epoch":%d,"reason":"stale leader","at":"2020-01-01T00:00:00Z","leader":"old"}}`,
 			route, primary, standby, epoch)
@@ -716,8 +726,7 @@ func TestBadSignalFile(t *testing.T) {
 	h.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	leader := h.leader(ctx)
-	waitFor(t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
+	leader := h.routeLeader(ctx)
 	if err := os.WriteFile(h.signal, []byte("action: explode\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
