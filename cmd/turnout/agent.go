@@ -174,6 +174,9 @@ func printStatus(w io.Writer, st agent.Status, now time.Time) {
 			if f.Force {
 				how = "manual, forced"
 			}
+			if f.RequestID != "" {
+				how += ", request " + f.RequestID
+			}
 		}
 		outcome := "IN PROGRESS at step " + f.Step
 		if !f.FinishedAt.IsZero() {
