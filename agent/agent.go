@@ -232,7 +232,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("agent running", "raft", a.cfg.RaftAddr, "http", a.HTTPAddr(), "policy", a.policy.File,
 		"gateway_config", a.gatewayConfig, "signal_file", a.signalFile,
-		"bootstrapped", a.node.Bootstrapped()) // false: it rejoined from its data dir
+		"bootstrapped", a.node.Bootstrapped()) // false: it rejoined from its data dir, or waits to be sent the state
 	<-ctx.Done()
 	wg.Wait()
 	a.lagger.close()

@@ -247,8 +247,9 @@ func wait(ctx context.Context, f raft.Future) error {
 }
 
 // Bootstrapped reports whether Open started a new group from Peers, which
-// it does only when the data dir holds no Raft state, rather than rejoin
-// with the state in the data dir.
+// it does only when asked to (Config.Bootstrap) and the data dir holds no
+// Raft state, rather than rejoin with the state in the data dir or wait to
+// be sent it.
 func (n *Node) Bootstrapped() bool { return n.bootstrapped }
 
 // State returns a deep copy of the state this node has applied.
