@@ -3,6 +3,8 @@ package agent
 import (
 	"net"
 	"testing"
+
+	"github.com/turnout/turnout/policy"
 )
 
 // An agent whose API listens on all interfaces is reached by the others at
@@ -34,19 +36,16 @@ func TestAdvertisedHTTP(t *testing.T) {
 	}
 }
 
-// A request answered "not now" is tried again when it is sent again; one
-// answered for good gets the same answer.
-func TestAnswerKeepsOnlyFinalOutcomes(t *testing.T) {
+// A request is answered once, with its id, and then forgotten: sent again,
+// it is decided again, or answered from the replicated state if it flipped
+// the route.
+func TestAnswerOnce(t *testing.T) {
 	a := &Agent{pending: map[string]*manualRequest{}}
-	for _, tc := range []struct {
-		code string
-		kept bool
-	}{{"not-leader", false}, {"shutdown", false}, {"done", true}, {"lag-too-high", true}} {
-		r := &manualRequest{id: tc.code, done: make(chan struct{})}
-		a.pending[r.id] = r
-		a.answer(r, Outcome{Code: tc.code})
-		if _, kept := a.pending[r.id]; kept != tc.kept {
-			t.Errorf("outcome %s: kept for duplicates %v, want %v", tc.code, kept, tc.kept)
-		}
+	r := &manualRequest{req: policy.Request{ID: "q1"}, done: make(chan struct{})}
+	a.pending["q1"] = r
+	a.answer(r, Outcome{Code: CodeDone, OK: true})
+	a.answer(r, Outcome{Code: CodeShutdown})
+	if _, kept := a.pending["q1"]; kept || r.result.Code != CodeDone || r.result.ID != "q1" {
+		t.Errorf("after two answers: kept %v, result %+v; want the first, with the id, and nothing kept", kept, r.result)
 	}
 }

@@ -31,7 +31,10 @@ type Config struct {
 	RaftAddr   string
 	Peers      map[string]string // id -> raft address, this agent included
 	DataDir    string
-	HTTPAddr   string
+	// Bootstrap forms a new Raft group if DataDir is empty (see
+	// consensus.Config.Bootstrap): only when the group first forms.
+	Bootstrap bool
+	HTTPAddr  string
 	// AdvertiseHTTP is the HTTP address other agents use to reach this
 	// one; default HTTPAddr, or, when that listens on all interfaces, the
 	// Raft address's host with HTTPAddr's port.
@@ -135,7 +138,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.httpLn = ln
 	a.node, err = consensus.Open(consensus.Config{
-		ID: cfg.ID, Addr: cfg.RaftAddr, Peers: cfg.Peers, DataDir: cfg.DataDir, Logger: a.log, TLS: cfg.RaftTLS,
+		ID: cfg.ID, Addr: cfg.RaftAddr, Peers: cfg.Peers, DataDir: cfg.DataDir, Bootstrap: cfg.Bootstrap, Logger: a.log, TLS: cfg.RaftTLS,
 	})
 	if err != nil {
 		a.httpLn.Close()
@@ -229,7 +232,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("agent running", "raft", a.cfg.RaftAddr, "http", a.HTTPAddr(), "policy", a.policy.File,
 		"gateway_config", a.gatewayConfig, "signal_file", a.signalFile,
-		"bootstrapped", a.node.Bootstrapped()) // false: it rejoined from its data dir
+		"bootstrapped", a.node.Bootstrapped()) // false: it rejoined from its data dir, or waits to be sent the state
 	<-ctx.Done()
 	wg.Wait()
 	a.lagger.close()

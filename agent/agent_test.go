@@ -201,7 +201,7 @@ func (h *harness) start(id string) *agent.Agent {
 	h.t.Helper()
 	cfg := agent.Config{
 		ID: id, PolicyFile: h.polPath, RaftAddr: h.peers[id], Peers: h.peers,
-		DataDir: filepath.Join(h.dir, "data-"+id), HTTPAddr: "127.0.0.1:0",
+		DataDir: filepath.Join(h.dir, "data-"+id), Bootstrap: true, HTTPAddr: "127.0.0.1:0",
 		Logger: quietLogger(h.t, id), Dial: h.dial[id],
 	}
 	if h.configure != nil {
@@ -258,6 +258,15 @@ func (h *harness) leader(ctx context.Context) string {
 		_, running := h.agents[leader]
 		return running
 	})
+	return leader
+}
+
+// routeLeader waits until the running agents agree on a leader and it has
+// created the route, and returns it.
+func (h *harness) routeLeader(ctx context.Context) string {
+	h.t.Helper()
+	leader := h.leader(ctx)
+	waitFor(h.t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
 	return leader
 }
 
@@ -420,10 +429,7 @@ func TestOneBlindAgentDoesNotFailOver(t *testing.T) {
 	h.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	leader := h.leader(ctx)
-	// a3's failures can reach the leader as soon as it registers, before
-	// it adds the route.
-	waitFor(t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
+	leader := h.routeLeader(ctx)
 	waitFor(t, ctx, "a3's breach of cluster 1 reaches the leader", func() bool {
 		v := h.status(leader).Domain[primary].ByAgent["a3"]
 		return v.ConsecutiveFailures >= 6 // twice the breach count
@@ -566,31 +572,7 @@ func quietLogger(t *testing.T, name string) *slog.Logger {
 // config, then dies while it restarts the gateway; the new leader finishes
 // the same flip.
 func TestLeaderDiesMidRunbook(t *testing.T) {
-	var once sync.Once
-	hold := make(chan struct{})
-	reached := make(chan struct{})
-	var h *harness
-	// The gateway's admin API behind a door that keeps the first restart
-	// waiting, as a slow gateway would.
-	door := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			first := false
-			once.Do(func() { first = true })
-			if first {
-				close(reached)
-				select {
-				case <-hold:
-				case <-r.Context().Done():
-				}
-				http.Error(w, "the leader went away", http.StatusServiceUnavailable)
-				return
-			}
-		}
-		h.gwAdmin.Config.Handler.ServeHTTP(w, r)
-	}))
-	defer door.Close()
-	defer close(hold)
-	h = newHarness(t, policyOpts{gatewayAdmin: door.URL})
+	h, held := newSlowHarness(t)
 	h.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -598,11 +580,7 @@ func TestLeaderDiesMidRunbook(t *testing.T) {
 	waitFor(t, ctx, "the leader measured the lag", func() bool { return h.status(first).Lag[route].Known })
 
 	h.kill(0)
-	select {
-	case <-reached:
-	case <-ctx.Done():
-		t.Fatal("the leader never restarted the gateway")
-	}
+	held(ctx)
 	if r := h.route(first); r.State != "switching" || r.Flip == nil || !r.Flip.ConfigWritten {
 		t.Fatalf("while the gateway restart hangs the route is %+v; want switching with the config written", r)
 	}
@@ -623,6 +601,42 @@ func TestLeaderDiesMidRunbook(t *testing.T) {
 	}
 }
 
+// newSlowHarness is a harness whose gateway's admin API is behind a door
+// that keeps the first POST (the first restart, unless the switch is
+// planned) waiting, as a slow gateway would, until the caller goes away;
+// held waits until that POST has arrived.
+func newSlowHarness(t *testing.T) (h *harness, held func(context.Context)) {
+	var once sync.Once
+	hold := make(chan struct{})
+	arrived := make(chan struct{})
+	door := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			first := false
+			once.Do(func() { first = true })
+			if first {
+				close(arrived)
+				select {
+				case <-hold:
+				case <-r.Context().Done():
+				}
+				http.Error(w, "the leader went away", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		h.gwAdmin.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(door.Close)
+	t.Cleanup(func() { close(hold) })
+	return newHarness(t, policyOpts{gatewayAdmin: door.URL}), func(ctx context.Context) {
+		t.Helper()
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			t.Fatal("the leader never restarted the gateway")
+		}
+	}
+}
+
 // TestStaleFlipIsRefused: a flip posted to the leader's /v1/apply, as a
 // stale leader or anyone with the token could, is refused whatever its
 // epoch, even the route's next, and changes nothing; the epoch rule a flip
@@ -633,8 +647,7 @@ func TestStaleFlipIsRefused(t *testing.T) {
 	h.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	leader := h.leader(ctx)
-	waitFor(t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
+	leader := h.routeLeader(ctx)
 	for _, epoch := range []int32{0, 1, 2} {
 		body := fmt.Sprintf(`{"type":"StartFlip","cmd":{"route":%q,"from":%q,"to":%q,"epoch":%d,"reason":"stale leader","at":"2020-01-01T00:00:00Z","leader":"old"}}`,
 			route, primary, standby, epoch)
@@ -763,8 +776,7 @@ func TestBadSignalFile(t *testing.T) {
 	h.startAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	leader := h.leader(ctx)
-	waitFor(t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
+	leader := h.routeLeader(ctx)
 	if err := os.WriteFile(h.signal, []byte("action: explode\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -776,22 +788,41 @@ func TestBadSignalFile(t *testing.T) {
 		t.Errorf("a bad signal file moved the route: %+v", r)
 	}
 
-	// A request anyone could have written is refused, and says why.
-	os.Remove(h.signal + ".failed")
-	tmp := filepath.Join(h.dir, "signal.tmp")
-	if err := os.WriteFile(tmp, []byte("failover\n"), 0o666); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(tmp, 0o666) // past the umask
-	if err := os.Rename(tmp, h.signal); err != nil {
-		t.Fatal(err)
-	}
-	failed = waitFile(t, ctx, h.signal+".failed")
-	if !strings.Contains(string(failed), "writable by every user") {
-		t.Errorf("a world-writable signal file was answered:\n%s", failed)
-	}
-	if r := h.route(leader); r.ActiveDomain != primary || r.Epoch != 0 {
-		t.Errorf("a world-writable signal file moved the route: %+v", r)
+	// A request anyone could have written is refused, and says why; so is
+	// a symbolic link, even to a file the agent's user owns.
+	for _, tc := range []struct {
+		what, why string
+		put       func() error
+	}{
+		{"a world-writable signal file", "writable by every user", func() error {
+			tmp := filepath.Join(h.dir, "signal.tmp")
+			if err := os.WriteFile(tmp, []byte("failover\n"), 0o666); err != nil {
+				return err
+			}
+			if err := os.Chmod(tmp, 0o666); err != nil { // past the umask
+				return err
+			}
+			return os.Rename(tmp, h.signal)
+		}},
+		{"a symbolic link as the signal file", "symbolic link", func() error {
+			target := filepath.Join(h.dir, "elsewhere")
+			if err := os.WriteFile(target, []byte("failover\n"), 0o600); err != nil {
+				return err
+			}
+			return os.Symlink(target, h.signal)
+		}},
+	} {
+		os.Remove(h.signal + ".failed")
+		if err := tc.put(); err != nil {
+			t.Fatal(err)
+		}
+		failed = waitFile(t, ctx, h.signal+".failed")
+		if !strings.Contains(string(failed), tc.why) {
+			t.Errorf("%s was answered:\n%s", tc.what, failed)
+		}
+		if r := h.route(leader); r.ActiveDomain != primary || r.Epoch != 0 {
+			t.Errorf("%s moved the route: %+v", tc.what, r)
+		}
 	}
 }
 
@@ -802,15 +833,24 @@ func TestGatewayRestartFails(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		retry time.Duration // the agents' GatewayRetry; 0 leaves it to a person
-	}{{"resumed by hand", 0}, {"retried by the leader", 500 * time.Millisecond}} {
-		t.Run(tt.name, func(t *testing.T) { testGatewayRestartFails(t, tt.retry) })
+		// manual: the flip is a manual failover, which the person sends
+		// again under its id.
+		manual bool
+	}{
+		{"resumed by hand", 0, false},
+		{"retried by the leader", 500 * time.Millisecond, false},
+		{"manual failover sent again", 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testGatewayRestartFails(t, tt.retry, tt.manual) })
 	}
 }
 
 // testGatewayRestartFails: the second gateway does not answer, so the flip
 // stops there and is reported; once it is back, the flip is finished by a
-// person (turnout failover to the route's domain) or by the leader's retry.
-func testGatewayRestartFails(t *testing.T, retry time.Duration) {
+// person (turnout failover to the route's domain, or the failed failover
+// sent again under its id: either finishes the switch, neither turns the
+// route around) or by the leader's retry.
+func testGatewayRestartFails(t *testing.T, retry time.Duration, manual bool) {
 	deadAddr := "127.0.0.1:" + strconv.Itoa(testnet.FreePorts(t, 1))
 	h := newHarness(t, policyOpts{gatewayExtras: fmt.Sprintf("  - name: gw-2\n    admin: http://%s\n    timeout: 1s\n", deadAddr)})
 	h.configure = func(c *agent.Config) { c.GatewayRetry = cmp.Or(retry, time.Hour) }
@@ -818,8 +858,17 @@ func testGatewayRestartFails(t *testing.T, retry time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	leader := h.leader(ctx)
-	waitFor(t, ctx, "the leader measured the lag", func() bool { return h.status(leader).Lag[route].Known })
-	h.kill(0)
+	again := agent.FailoverRequest{To: standby}
+	if manual {
+		waitFor(t, ctx, "the route exists", func() bool { return h.route(leader).Name == route })
+		again = agent.FailoverRequest{Force: true, ID: "q1"}
+		if o := h.failover(ctx, leader, again); o.OK || o.Code != agent.CodeFailed || !strings.Contains(o.Message, "gw-2") {
+			t.Fatalf("a manual failover stopped at gw-2 answered %+v", o)
+		}
+	} else {
+		waitFor(t, ctx, "the leader measured the lag", func() bool { return h.status(leader).Lag[route].Known })
+		h.kill(0)
+	}
 	waitFor(t, ctx, "the flip is reported failed", func() bool { return h.route(h.leader(ctx)).State == "failed" })
 	r := h.route(h.leader(ctx))
 	if r.ActiveDomain != standby || r.Flip.Outcome != "failed" || !strings.Contains(r.Flip.Error, "gw-2") ||
@@ -847,8 +896,11 @@ func testGatewayRestartFails(t *testing.T, retry time.Duration) {
 	t.Cleanup(func() { admin2.Close() })
 
 	if retry == 0 {
-		if o := h.failover(ctx, h.leader(ctx), agent.FailoverRequest{To: standby}); !o.OK || o.Code != "done" {
-			t.Fatalf("failover to the domain of the failed flip answered %+v; want it to restart the rest", o)
+		if o := h.failover(ctx, h.leader(ctx), again); !o.OK || o.Code != agent.CodeDone {
+			t.Fatalf("failover %+v after the failed flip answered %+v; want it to restart the rest", again, o)
+		}
+		if now := h.route(h.leader(ctx)); now.ActiveDomain != standby || now.Epoch != r.Epoch {
+			t.Fatalf("after the failed flip was finished the route is on %s at epoch %d; want %s at %d", now.ActiveDomain, now.Epoch, standby, r.Epoch)
 		}
 	}
 	waitFor(t, ctx, "gw-2 serves cluster 2 at the flip's epoch", func() bool {

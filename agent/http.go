@@ -121,15 +121,15 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("POST /failover", func(w http.ResponseWriter, r *http.Request) {
 		var fr FailoverRequest
 		if err := decodeJSON(r, &fr); err != nil {
-			writeJSON(w, http.StatusBadRequest, Outcome{Code: "bad-request", Message: err.Error()})
+			writeJSON(w, http.StatusBadRequest, Outcome{Code: CodeBadRequest, Message: err.Error()})
 			return
 		}
 		o := a.Failover(r.Context(), fr)
 		code := http.StatusOK
 		switch {
-		case o.Code == "bad-request":
+		case o.Code == CodeBadRequest:
 			code = http.StatusBadRequest
-		case o.Code == "no-leader" || o.Code == "not-leader":
+		case o.Code.Retry():
 			code = http.StatusServiceUnavailable
 		case !o.OK:
 			code = http.StatusConflict

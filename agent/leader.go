@@ -44,7 +44,7 @@ func (a *Agent) leaderLoop(ctx context.Context) error {
 		if !leading {
 			ledTerm = 0
 			for _, r := range waiting {
-				a.answer(r, Outcome{Code: "not-leader", Message: "this agent lost the leadership; send the request again"})
+				a.answer(r, Outcome{Code: CodeNotLeader, Message: "this agent lost the leadership; send the request again with the same id"})
 			}
 			waiting = nil
 		}
@@ -56,15 +56,16 @@ func (a *Agent) leaderLoop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			for _, r := range waiting {
-				a.answer(r, Outcome{Code: "shutdown", Message: "the agent is shutting down"})
+				a.answer(r, Outcome{Code: CodeShutdown, Message: "the agent is shutting down; send the request again with the same id"})
 			}
 			return nil
 		case <-tick.C:
 		case r := <-a.requests:
 			if !a.node.IsLeader() {
-				a.answer(r, Outcome{Code: "not-leader", Message: "this agent is not the leader"})
+				a.answer(r, Outcome{Code: CodeNotLeader, Message: "this agent is not the leader; send the request again with the same id"})
 				continue
 			}
+			r.req = a.pin(r.req)
 			waiting = append(waiting, r)
 			waiting = a.retryManual(ctx, waiting)
 		}
@@ -226,7 +227,7 @@ func (a *Agent) flip(ctx context.Context, d policy.Decision, req policy.Request)
 	r := st.Routes[d.Route]
 	f := consensus.StartFlip{
 		Route: d.Route, From: r.Active, To: d.To, Epoch: r.Epoch + 1, Reason: d.Reason,
-		Manual: req.Action != "", Force: req.Force, At: time.Now(), Leader: a.cfg.ID,
+		Manual: req.Action != "", Force: req.Force, At: time.Now(), Leader: a.cfg.ID, RequestID: req.ID,
 	}
 	start := time.Now()
 	if err := a.node.Apply(ctx, f); err != nil {
@@ -234,7 +235,7 @@ func (a *Agent) flip(ctx context.Context, d policy.Decision, req policy.Request)
 	}
 	a.metrics.step("commit", time.Since(start))
 	a.log.Warn("failover committed", "route", f.Route, "from", f.From, "to", f.To, "epoch", f.Epoch,
-		"manual", f.Manual, "force", f.Force, "reason", f.Reason)
+		"manual", f.Manual, "request", f.RequestID, "force", f.Force, "reason", f.Reason)
 	flip := a.node.State().Routes[d.Route].InProgress
 	if flip == nil {
 		return errors.New("the committed flip is no longer in progress")

@@ -2,9 +2,10 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -21,16 +22,46 @@ type FailoverRequest struct {
 	Route  string `json:"route,omitempty"`
 	To     string `json:"to,omitempty"`
 	Force  bool   `json:"force,omitempty"`
-	// ID makes a request idempotent: the agents that all see one signal
-	// file send it under one id, and the leader carries it out once.
+	// ID names the request. A request flips its route at most once: sent
+	// again under the same id, to any agent, it is answered from the
+	// replicated state. Empty: the agent that receives it gives it one.
 	ID string `json:"id,omitempty"`
+}
+
+// Code is the outcome of a manual request: a policy.Code, or one of these.
+type Code string
+
+const (
+	CodeDone       Code = "done"        // the route serves the target on every gateway
+	CodeFailed     Code = "failed"      // the request was not carried out, or its flip stopped (the message says where)
+	CodeBadRequest Code = "bad-request" // the request names no route or domain of the policy, or is malformed
+	CodeRefused    Code = "refused"     // a signal file that must not be acted on
+	// CodeInDoubt: the flip was committed, or may have been, and the agent
+	// that led it can no longer see it through; the next leader finishes
+	// it. Ask the status, or send the request again under the same id.
+	CodeInDoubt   Code = "in-doubt"
+	CodeNotLeader Code = "not-leader" // the agent lost the leadership before acting; send again
+	CodeNoLeader  Code = "no-leader"  // the agents have no leader to hand the request to; send again
+	CodeShutdown  Code = "shutdown"   // the leader is stopping; send again
+	CodeCanceled  Code = "canceled"   // the caller stopped waiting
+)
+
+// Retry reports whether the request should be sent again, under the same
+// id, for its final outcome.
+func (c Code) Retry() bool {
+	switch c {
+	case CodeInDoubt, CodeNotLeader, CodeNoLeader, CodeShutdown:
+		return true
+	}
+	return false
 }
 
 // Outcome is the answer to a manual request.
 type Outcome struct {
 	OK      bool   `json:"ok"`
-	Code    string `json:"code"`
+	Code    Code   `json:"code"`
 	Message string `json:"message"`
+	ID      string `json:"id,omitempty"` // the request's
 	Route   string `json:"route,omitempty"`
 	From    string `json:"from,omitempty"`
 	To      string `json:"to,omitempty"`
@@ -38,78 +69,64 @@ type Outcome struct {
 	Leader  string `json:"leader,omitempty"`
 }
 
+// NewRequestID returns a fresh id for a manual request.
+func NewRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 // manualRequest is a manual request the leader loop is working on.
 type manualRequest struct {
-	id       string
-	req      policy.Request
+	req      policy.Request // its ID set, and pinned when the leader loop took it
 	received time.Time
 	done     chan struct{}
 	result   Outcome
-	finished time.Time
 }
 
-// answer gives a request its outcome, once. An outcome that only says "not
-// now" (this agent lost the leadership, or is stopping) is not kept for
-// duplicates: the same request sent again must be tried again.
+// answer gives a request its outcome, once, and forgets it: a request sent
+// again later is answered from the replicated state if it flipped the
+// route, and decided again if it did not.
 func (a *Agent) answer(r *manualRequest, o Outcome) {
-	a.mu.Lock() // finished is read under it when pruning
+	a.mu.Lock()
 	defer a.mu.Unlock()
 	select {
 	case <-r.done:
 	default:
-		r.result, r.finished = o, time.Now()
+		o.ID = r.req.ID
+		r.result = o
 		close(r.done)
-		if retryable(o.Code) && a.pending[r.id] == r {
-			delete(a.pending, r.id)
+		if a.pending[r.req.ID] == r {
+			delete(a.pending, r.req.ID)
 		}
 	}
-}
-
-func retryable(code string) bool {
-	switch code {
-	case "not-leader", "no-leader", "shutdown", "canceled":
-		return true
-	}
-	return false
 }
 
 func (r FailoverRequest) policyRequest() policy.Request {
 	action := policy.Action(r.Action)
 	if action == "" {
-		action = "failover"
+		action = policy.ActionFailover
 	}
-	return policy.Request{Action: action, Route: r.Route, To: r.To, Force: r.Force}
-}
-
-func (r FailoverRequest) id() string {
-	if r.ID != "" {
-		return r.ID
-	}
-	b, _ := json.Marshal(r)
-	sum := sha256.Sum256(append(b, []byte(time.Now().String())...))
-	return hex.EncodeToString(sum[:8])
+	return policy.Request{Action: action, Route: r.Route, To: r.To, Force: r.Force, ID: r.ID}
 }
 
 // Failover carries out a manual request: on the leader it is queued for the
 // leader loop, elsewhere it is handed to the leader. It returns when the
 // request is done or refused, or ctx ends.
 func (a *Agent) Failover(ctx context.Context, fr FailoverRequest) Outcome {
+	if fr.ID == "" {
+		fr.ID = NewRequestID()
+	}
 	if !a.node.IsLeader() {
 		return a.forwardFailover(ctx, fr)
 	}
-	id := fr.id()
 	a.mu.Lock()
-	// Finished requests are kept a while, so late duplicates of a signal
-	// file get the same outcome rather than a second failover.
-	for k, p := range a.pending {
-		if !p.finished.IsZero() && time.Since(p.finished) > maxManualWait {
-			delete(a.pending, k)
-		}
-	}
-	r, dup := a.pending[id]
+	// The same request twice at once is carried out once: both wait for
+	// the one outcome.
+	r, dup := a.pending[fr.ID]
 	if !dup {
-		r = &manualRequest{id: id, req: fr.policyRequest(), received: time.Now(), done: make(chan struct{})}
-		a.pending[id] = r
+		r = &manualRequest{req: fr.policyRequest(), received: time.Now(), done: make(chan struct{})}
+		a.pending[fr.ID] = r
 	}
 	a.mu.Unlock()
 	if !dup {
@@ -117,17 +134,27 @@ func (a *Agent) Failover(ctx context.Context, fr FailoverRequest) Outcome {
 		case a.requests <- r:
 		case <-ctx.Done():
 			a.mu.Lock()
-			delete(a.pending, id)
+			delete(a.pending, fr.ID)
 			a.mu.Unlock()
-			return Outcome{Code: "canceled", Message: ctx.Err().Error()}
+			return Outcome{Code: CodeCanceled, Message: ctx.Err().Error(), ID: fr.ID}
 		}
 	}
 	select {
 	case <-r.done:
 		return r.result
 	case <-ctx.Done():
-		return Outcome{Code: "canceled", Message: "stopped waiting for the outcome: " + ctx.Err().Error()}
+		return Outcome{Code: CodeCanceled, Message: "stopped waiting for the outcome: " + ctx.Err().Error(), ID: fr.ID}
 	}
+}
+
+// pin resolves a request's target against the state when the leader loop
+// takes it (see policy.Pin).
+func (a *Agent) pin(req policy.Request) policy.Request {
+	route, err := a.policy.ResolveRoute(req.Route)
+	if err != nil {
+		return req
+	}
+	return policy.Pin(req, a.node.State().Input(route.Name, time.Now(), len(a.cfg.Peers)).Route, a.policy)
 }
 
 // retryManual decides every waiting manual request again; those that are
@@ -144,28 +171,38 @@ func (a *Agent) retryManual(ctx context.Context, waiting []*manualRequest) []*ma
 		if wait {
 			o.Message = fmt.Sprintf("gave up after %v: %s", maxManualWait, o.Message)
 		}
-		a.log.Log(ctx, outcomeLevel(o), "manual request answered", "id", r.id, "action", string(r.req.Action),
-			"route", o.Route, "to", o.To, "force", r.req.Force, "ok", o.OK, "code", o.Code, "message", o.Message)
+		a.log.Log(ctx, outcomeLevel(o), "manual request answered", "id", r.req.ID, "action", string(r.req.Action),
+			"route", o.Route, "to", o.To, "force", r.req.Force, "ok", o.OK, "code", string(o.Code), "message", o.Message)
 		a.answer(r, o)
 	}
 	return still
 }
 
 func (a *Agent) tryManual(ctx context.Context, r *manualRequest) (Outcome, bool) {
+	st := a.node.State()
+	if q, ok := st.Requests[r.req.ID]; ok {
+		// Sent again: its flip was committed already, perhaps by an
+		// earlier leader. Answer for it; never flip a second time. If
+		// that flip stopped at a gateway and is still the route's last,
+		// finish it: the decision below resumes it.
+		if rs := st.Routes[q.Route]; q.Outcome != consensus.OutcomeFailed || rs == nil || rs.Epoch != q.Epoch {
+			return requestOutcome(q, a.cfg.ID), q.Outcome == ""
+		}
+		r.req.Route, r.req.To = q.Route, q.To
+	}
 	route, err := a.policy.ResolveRoute(r.req.Route)
 	if err != nil {
-		return Outcome{Code: "bad-request", Message: err.Error()}, false
+		return Outcome{Code: CodeBadRequest, Message: err.Error()}, false
 	}
-	st := a.node.State()
 	d := policy.DecideManual(r.req, st.Input(route.Name, time.Now(), len(a.cfg.Peers)), a.policy)
 	a.noteDecision(d)
-	o := Outcome{Code: string(d.Code), Message: d.Reason, Route: d.Route, From: d.From, To: d.To, Leader: a.cfg.ID}
+	o := Outcome{Code: Code(d.Code), Message: d.Reason, Route: d.Route, From: d.From, To: d.To, Leader: a.cfg.ID}
 	if d.Code == policy.CodeResume {
 		if err := a.resumeFlip(ctx, d.Route, st.Routes[d.Route].Epoch); err != nil {
-			o.Code, o.Message = "failed", err.Error()
+			o.Code, o.Message = a.flipError(ctx, "", err)
 			return o, false
 		}
-		o.OK, o.Code = true, "done"
+		o.OK, o.Code = true, CodeDone
 		o.Message = fmt.Sprintf("route %s now serves %s on every gateway: %s", d.Route, d.To, d.Reason)
 		return o, false
 	}
@@ -183,10 +220,13 @@ func (a *Agent) tryManual(ctx context.Context, r *manualRequest) (Outcome, bool)
 		if d.Quiesce {
 			a.resumeProducers(ctx, d.Route)
 		}
-		o.Code, o.Message = "failed", err.Error()
+		if q, ok := a.node.State().Requests[r.req.ID]; ok && q.Outcome != "" {
+			return requestOutcome(q, a.cfg.ID), false // the state says how it ended
+		}
+		o.Code, o.Message = a.flipError(ctx, r.req.ID, err)
 		return o, false
 	}
-	o.OK, o.Code = true, "done"
+	o.OK, o.Code = true, CodeDone
 	if rs := a.node.State().Routes[d.Route]; rs != nil {
 		o.Epoch = rs.Epoch
 		o.Message = fmt.Sprintf("route %s now serves %s (epoch %d): %s", d.Route, d.To, rs.Epoch, d.Reason)
@@ -194,18 +234,53 @@ func (a *Agent) tryManual(ctx context.Context, r *manualRequest) (Outcome, bool)
 	return o, false
 }
 
+// flipError says what a flip that returned err, and that the state does
+// not show finished, means for the request id ("" for a resumed flip):
+// failed when nothing was committed and nothing will be (it was refused,
+// or this agent still leads and still runs); in doubt otherwise, as the
+// next leader may commit the flip, or finish it.
+func (a *Agent) flipError(ctx context.Context, id string, err error) (Code, string) {
+	_, committed := a.node.State().Requests[id]
+	var rejected *consensus.Rejected
+	if !committed && (errors.As(err, &rejected) || ctx.Err() == nil && a.node.IsLeader()) {
+		return CodeFailed, err.Error()
+	}
+	retry := "send the request again"
+	if id != "" {
+		retry = "send the request again with the same id (" + id + ")"
+	}
+	return CodeInDoubt, fmt.Sprintf("%v; the next leader finishes the flip if it was committed: check turnout status, or %s", err, retry)
+}
+
+// requestOutcome is the answer to a request whose flip was committed.
+func requestOutcome(q consensus.Request, leader string) Outcome {
+	o := Outcome{Route: q.Route, From: q.From, To: q.To, Epoch: q.Epoch, Leader: leader}
+	switch q.Outcome {
+	case consensus.OutcomeDone:
+		o.OK, o.Code = true, CodeDone
+		o.Message = fmt.Sprintf("request %s switched route %s from %s to %s at epoch %d", q.ID, q.Route, q.From, q.To, q.Epoch)
+	case consensus.OutcomeFailed:
+		o.Code = CodeFailed
+		o.Message = fmt.Sprintf("request %s switched route %s to %s at epoch %d, but the switch stopped: %s", q.ID, q.Route, q.To, q.Epoch, q.Error)
+	default:
+		o.Code = Code(policy.CodeInProgress)
+		o.Message = fmt.Sprintf("request %s: the switch of route %s to %s at epoch %d is still in progress", q.ID, q.Route, q.To, q.Epoch)
+	}
+	return o
+}
+
 // forwardFailover hands a request to the leader's HTTP API.
 func (a *Agent) forwardFailover(ctx context.Context, fr FailoverRequest) Outcome {
 	addr, err := a.leaderHTTP()
 	if err != nil {
-		return Outcome{Code: "no-leader", Message: err.Error()}
-	}
-	if fr.ID == "" {
-		fr.ID = fr.id() // so that a retried forward is not carried out twice
+		return Outcome{Code: CodeNoLeader, Message: err.Error(), ID: fr.ID}
 	}
 	var o Outcome
 	if err := a.postJSON(ctx, apiURL(addr, "/failover"), fr, &o); err != nil {
-		return Outcome{Code: "no-leader", Message: fmt.Sprintf("handing the request to the leader at %s: %v", addr, err)}
+		// The leader may have taken the request before the answer was
+		// lost: only the same id is safe to send again.
+		return Outcome{Code: CodeInDoubt, ID: fr.ID,
+			Message: fmt.Sprintf("handing the request to the leader at %s: %v; send it again with the same id (%s)", addr, err, fr.ID)}
 	}
 	return o
 }

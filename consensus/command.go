@@ -1,8 +1,10 @@
 package consensus
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"time"
@@ -71,11 +73,24 @@ type StartFlip struct {
 	Force  bool      `json:"force,omitempty"`
 	At     time.Time `json:"at"`
 	Leader string    `json:"leader"`
+	// RequestID names the manual request the flip carries out. A request
+	// flips at most once: a second flip under the same id is refused.
+	RequestID string `json:"requestId,omitempty"`
 }
+
+// Requests are kept for keepRequests after their flip was committed, and
+// at most maxRequests of them, so the state stays small.
+const (
+	keepRequests = 24 * time.Hour
+	maxRequests  = 1000
+)
 
 func (c StartFlip) apply(s *State) error {
 	r := s.Routes[c.Route]
+	prev, replayed := s.Requests[c.RequestID]
 	switch {
+	case c.RequestID != "" && replayed:
+		return reject("request %s already flipped route %q from %s to %s at epoch %d", c.RequestID, prev.Route, prev.From, prev.To, prev.Epoch)
 	case r == nil:
 		return reject("unknown route %q", c.Route)
 	case c.Epoch != r.Epoch+1:
@@ -88,12 +103,47 @@ func (c StartFlip) apply(s *State) error {
 		return reject("a flip of route %q needs a domain other than %s to go to", c.Route, c.From)
 	}
 	r.Active, r.Epoch = c.To, c.Epoch
+	if !c.Manual {
+		r.LastAutoFlipAt = c.At
+	}
 	r.InProgress = &Flip{
 		Route: c.Route, From: c.From, To: c.To, Epoch: c.Epoch, Reason: c.Reason, Manual: c.Manual, Force: c.Force,
-		StartedAt: c.At, Leader: c.Leader, Step: StepCommitted, StepAt: c.At,
+		RequestID: c.RequestID, StartedAt: c.At, Leader: c.Leader, Step: StepCommitted, StepAt: c.At,
 	}
 	delete(s.Lag, c.Route)
+	if c.RequestID != "" {
+		s.Requests[c.RequestID] = Request{ID: c.RequestID, Route: c.Route, From: c.From, To: c.To, Epoch: c.Epoch, At: c.At}
+		s.pruneRequests(c.At)
+	}
 	return nil
+}
+
+// pruneRequests forgets the requests committed more than keepRequests
+// before now, then the oldest beyond maxRequests. now is the command's
+// time, not the clock, so every agent forgets the same ones.
+func (s *State) pruneRequests(now time.Time) {
+	for id, q := range s.Requests {
+		if q.At.Before(now.Add(-keepRequests)) {
+			delete(s.Requests, id)
+		}
+	}
+	if len(s.Requests) <= maxRequests {
+		return
+	}
+	byAge := slices.SortedFunc(maps.Values(s.Requests), func(a, b Request) int {
+		return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.ID, b.ID))
+	})
+	for _, q := range byAge[:len(byAge)-maxRequests] {
+		delete(s.Requests, q.ID)
+	}
+}
+
+// noteOutcome records a flip's outcome in the request that asked for it.
+func (s *State) noteOutcome(f *Flip) {
+	if q, ok := s.Requests[f.RequestID]; ok {
+		q.Outcome, q.Error = f.Outcome, f.Error
+		s.Requests[f.RequestID] = q
+	}
 }
 
 // RecordStep records the progress of the flip in progress, so that a new
@@ -147,6 +197,7 @@ func (c FinishFlip) apply(s *State) error {
 	f.Outcome, f.Error, f.FinishedAt = c.Outcome, c.Error, c.At
 	r := s.Routes[c.Route]
 	r.LastFlip, r.InProgress = f, nil
+	s.noteOutcome(f)
 	return nil
 }
 
@@ -182,6 +233,7 @@ func (c ResumeFlip) apply(s *State) error {
 	f.Outcome, f.Error, f.FinishedAt = "", "", time.Time{}
 	f.Step, f.StepAt, f.Leader = StepResumed, c.At, c.Leader
 	r.InProgress = f
+	s.noteOutcome(f) // running again
 	return nil
 }
 

@@ -3,6 +3,7 @@ package consensus
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,13 @@ var flipping = []Command{
 var failed = append(flipping[:2:2],
 	RecordStep{Route: "r", Epoch: 1, Step: "gateway-restarted", ConfigWritten: true, GatewayDone: "gw-1"},
 	FinishFlip{Route: "r", Epoch: 1, Outcome: OutcomeFailed, Error: "gateway gw-2: timeout", At: t0.Add(time.Minute)})
+
+// asked is route r after a manual request, q1, flipped it to k2 at epoch 1.
+var asked = []Command{
+	InitRoute{Route: "r", Active: "k1"},
+	StartFlip{Route: "r", From: "k1", To: "k2", Epoch: 1, Manual: true, RequestID: "q1", At: t0, Leader: "a1"},
+	FinishFlip{Route: "r", Epoch: 1, Outcome: OutcomeDone, At: t0.Add(3 * time.Second)},
+}
 
 // flipped is route r after its flip to k2 at epoch 1 finished.
 var flipped = append(flipping[:2:2], FinishFlip{Route: "r", Epoch: 1, Outcome: OutcomeDone, At: t0.Add(3 * time.Second)})
@@ -61,6 +69,24 @@ func TestApply(t *testing.T) {
 				r := s.Routes["r"]
 				return r.Active == "k1" && r.Epoch == 2 && r.InProgress.Manual && r.InProgress.Force && r.LastFlip.Epoch == 1
 			}},
+		{"start flip records its request", asked[:1], asked[1], "", func(s State) bool {
+			q := s.Requests["q1"]
+			return s.Routes["r"].InProgress.RequestID == "q1" && q.Route == "r" && q.From == "k1" && q.To == "k2" && q.Epoch == 1 &&
+				q.At.Equal(t0) && q.Outcome == ""
+		}},
+		{"finish flip records the request's outcome", asked[:2], asked[2], "",
+			func(s State) bool { return s.Requests["q1"].Outcome == OutcomeDone }},
+		{"a request flips once", asked, StartFlip{Route: "r", From: "k2", To: "k1", Epoch: 2, Manual: true, RequestID: "q1", At: t0.Add(time.Minute)},
+			`request q1 already flipped route "r" from k1 to k2 at epoch 1`, nil},
+		{"a request is forgotten after a day", asked, StartFlip{Route: "r", From: "k2", To: "k1", Epoch: 2, Manual: true, RequestID: "q2", At: t0.Add(25 * time.Hour)}, "",
+			func(s State) bool { _, kept := s.Requests["q1"]; return !kept && s.Requests["q2"].Epoch == 2 }},
+		{"a request is kept for a day", asked, StartFlip{Route: "r", From: "k2", To: "k1", Epoch: 2, Manual: true, RequestID: "q2", At: t0.Add(23 * time.Hour)}, "",
+			func(s State) bool { return len(s.Requests) == 2 }},
+		{"an automatic flip records no request", flipped[:1], flipped[1], "",
+			func(s State) bool { return len(s.Requests) == 0 }},
+		{"resume a request's failed flip", append(asked[:2:2], FinishFlip{Route: "r", Epoch: 1, Outcome: OutcomeFailed, Error: "gw-2: timeout"}),
+			ResumeFlip{Route: "r", Epoch: 1, At: t0.Add(time.Minute)}, "",
+			func(s State) bool { q := s.Requests["q1"]; return q.Outcome == "" && q.Error == "" }},
 		{"stale epoch", flipped, StartFlip{Route: "r", From: "k2", To: "k1", Epoch: 1}, `stale epoch: route "r" is at epoch 1, so a flip must carry 2, not 1`, nil},
 		{"epoch from the future", flipped, StartFlip{Route: "r", From: "k2", To: "k1", Epoch: 3}, "stale epoch", nil},
 		{"stale leader replays the same flip", flipping, flipping[1], "stale epoch", nil},
@@ -204,7 +230,32 @@ func history() []Command {
 		RecordStep{Route: "r", Epoch: 1, Step: "config-written", ConfigWritten: true, At: t0.Add(time.Second)},
 		RecordStep{Route: "r", Epoch: 1, Step: "gateway-restarted", GatewayDone: "gw-1", At: t0.Add(2 * time.Second)},
 		FinishFlip{Route: "r", Epoch: 1, Outcome: OutcomeDone, At: t0.Add(3 * time.Second)},
-		StartFlip{Route: "s", From: "k2", To: "k1", Epoch: 5, Manual: true, Force: true, At: t0, Leader: "a2"},
+		StartFlip{Route: "s", From: "k2", To: "k1", Epoch: 5, Manual: true, Force: true, At: t0, Leader: "a2", RequestID: "q1"},
+	}
+}
+
+// The requests kept are bounded in number as well as in age.
+func TestRequestsBounded(t *testing.T) {
+	s := NewState()
+	if err := s.Apply(InitRoute{Route: "r", Active: "k1"}); err != nil {
+		t.Fatal(err)
+	}
+	domains := [2]string{"k1", "k2"}
+	for i := range maxRequests + 5 {
+		at := t0.Add(time.Duration(i) * time.Second)
+		for _, c := range []Command{
+			StartFlip{Route: "r", From: domains[i%2], To: domains[1-i%2], Epoch: int32(i + 1), Manual: true, RequestID: fmt.Sprint("q", i), At: at},
+			FinishFlip{Route: "r", Epoch: int32(i + 1), Outcome: OutcomeDone, At: at},
+		} {
+			if err := s.Apply(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	_, oldest := s.Requests["q4"]
+	_, first := s.Requests["q5"]
+	if len(s.Requests) != maxRequests || oldest || !first {
+		t.Errorf("%d requests kept (q4 %v, q5 %v); want the last %d", len(s.Requests), oldest, first, maxRequests)
 	}
 }
 
@@ -274,9 +325,26 @@ func TestStateInput(t *testing.T) {
 		_ = s.Apply(c) // the log holds one rejected flip
 	}
 	in := s.Input("r", t0.Add(time.Minute), 3)
-	want := policy.RouteState{Name: "r", Active: "k2", Epoch: 1, LastFlipAt: t0}
+	want := policy.RouteState{Name: "r", Active: "k2", Epoch: 1, LastAutoFlipAt: t0}
 	if in.Route != want || in.Agents != 3 || !in.Now.Equal(t0.Add(time.Minute)) {
 		t.Errorf("route %+v, agents %d, now %v; want %+v", in.Route, in.Agents, in.Now, want)
+	}
+	// A manual failback since leaves the cooldown counting from the
+	// automatic failover, so an outage right after it still fails over.
+	back := []Command{
+		StartFlip{Route: "r", From: "k2", To: "k1", Epoch: 2, Manual: true, At: t0.Add(time.Hour), Leader: "a1"},
+		FinishFlip{Route: "r", Epoch: 2, Outcome: OutcomeDone, At: t0.Add(time.Hour)},
+	}
+	for _, c := range back {
+		if err := s.Apply(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := s.Input("r", t0.Add(time.Hour), 3).Route; !r.LastAutoFlipAt.Equal(t0) || r.Active != "k1" {
+		t.Errorf("after a manual failback the route is %+v; want its last automatic flip at %v", r, t0)
+	}
+	if r := s.Input("s", t0, 3).Route; !r.LastAutoFlipAt.IsZero() {
+		t.Errorf("route s flipped only manually, yet its last automatic flip is at %v", r.LastAutoFlipAt)
 	}
 	f := NewState()
 	for _, c := range failed {
@@ -322,6 +390,7 @@ func TestClone(t *testing.T) {
 	c.Views["a1"]["k1"] = policy.View{}
 	c.Lag["s"] = policy.Lag{}
 	c.Agents["a1"] = Agent{}
+	c.Requests["q1"] = Request{}
 	if now := encodeState(t, s); now != was {
 		t.Errorf("changing the clone changed the original:\nbefore %s\nafter  %s", was, now)
 	}

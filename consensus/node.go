@@ -34,9 +34,17 @@ type Config struct {
 	// Peers maps every agent's id to its Raft address, this agent's
 	// included. It bootstraps the group on first start only: afterwards the
 	// membership is the one in the log.
-	Peers   map[string]string
-	DataDir string       // the Raft log, stable store and snapshots
-	Logger  *slog.Logger // for raft's own messages; nil discards them
+	Peers map[string]string
+	// Bootstrap creates a new group from Peers if the data dir holds no
+	// Raft state; it is ignored when it does. Without it an empty data dir
+	// waits for the group's leader to bring the agent in with the log or a
+	// snapshot. Set it only when the group first forms: an agent whose data
+	// dir was wiped that bootstraps again starts from an empty state, and
+	// two such agents of three make a group that has forgotten every
+	// route's epoch.
+	Bootstrap bool
+	DataDir   string       // the Raft log, stable store and snapshots
+	Logger    *slog.Logger // for raft's own messages; nil discards them
 	// TLS, when set, carries Raft over mutual TLS (see ctlsec.RaftTLS):
 	// every agent's certificate must be signed by the CA and name the
 	// host of its Peers address. Nil means plain TCP.
@@ -72,8 +80,9 @@ type Node struct {
 const storeOpenTimeout = time.Second
 
 // Open starts the node: it opens (or creates) its data dir, listens on
-// Addr, and bootstraps the group from Peers if the data dir has no Raft
-// state yet. It does not wait for a leader; see WaitLeader.
+// Addr, and, if asked to (Config.Bootstrap) and the data dir has no Raft
+// state yet, bootstraps the group from Peers. It does not wait for a
+// leader; see WaitLeader.
 func Open(cfg Config) (*Node, error) {
 	cfg, advertise, err := cfg.withDefaults()
 	if err != nil {
@@ -127,7 +136,11 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the Raft data dir: %w", err)
 	}
-	if !existing {
+	switch {
+	case !existing && !cfg.Bootstrap:
+		cfg.Logger.Warn("the Raft data dir is empty: waiting for the group's leader to send this agent the state; "+
+			"start it with --bootstrap only if the group is new", "data_dir", cfg.DataDir)
+	case !existing:
 		if err := raft.BootstrapCluster(rc, n.store, n.store, snaps, n.transport, cfg.configuration()); err != nil {
 			return nil, fmt.Errorf("bootstrapping the Raft group: %w", err)
 		}
@@ -234,8 +247,9 @@ func wait(ctx context.Context, f raft.Future) error {
 }
 
 // Bootstrapped reports whether Open started a new group from Peers, which
-// it does only when the data dir holds no Raft state, rather than rejoin
-// with the state in the data dir.
+// it does only when asked to (Config.Bootstrap) and the data dir holds no
+// Raft state, rather than rejoin with the state in the data dir or wait to
+// be sent it.
 func (n *Node) Bootstrapped() bool { return n.bootstrapped }
 
 // State returns a deep copy of the state this node has applied.

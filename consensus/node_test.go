@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -61,9 +62,16 @@ func newTLSCluster(t *testing.T, n int, tlsFor func(id string) *tls.Config) *clu
 	return c
 }
 
+// open starts a node that forms the group if its data dir is empty, as
+// every agent does when the group first forms.
 func (c *cluster) open(id string) *Node {
 	c.t.Helper()
-	cfg := Config{ID: id, Addr: c.peers[id], Peers: c.peers, DataDir: c.dirs[id]}
+	return c.openWith(id, true)
+}
+
+func (c *cluster) openWith(id string, bootstrap bool) *Node {
+	c.t.Helper()
+	cfg := Config{ID: id, Addr: c.peers[id], Peers: c.peers, DataDir: c.dirs[id], Bootstrap: bootstrap}
 	if c.tls != nil {
 		cfg.TLS = c.tls(id)
 	}
@@ -227,7 +235,7 @@ func TestCluster(t *testing.T) {
 func TestReopen(t *testing.T) {
 	addr := freeAddrs(t, 1)[0]
 	var logs logBuffer
-	cfg := Config{ID: "a1", Addr: addr, Peers: map[string]string{"a1": addr}, DataDir: t.TempDir(),
+	cfg := Config{ID: "a1", Addr: addr, Peers: map[string]string{"a1": addr}, DataDir: t.TempDir(), Bootstrap: true,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -269,6 +277,57 @@ func TestReopen(t *testing.T) {
 	// Raft's own log goes to the agent's.
 	if got := logs.String(); !strings.Contains(got, `level=INFO msg="entering leader state" logger=raft`) {
 		t.Errorf("the agent's log has no sign of raft's:\n%s", got)
+	}
+}
+
+// TestWipedDataDirs: two agents of three lose their data dirs while the
+// group is down. Started again without Bootstrap, they form no group of
+// their own, which would have forgotten the route's epoch; once the agent
+// that kept its data is back, it leads and sends them the state.
+func TestWipedDataDirs(t *testing.T) {
+	c := newCluster(t, 3)
+	apply(t, c.leader(), flipped...)
+	want := encodeState(t, c.converged(c.leader()))
+	for _, id := range []string{"a1", "a2", "a3"} {
+		c.close(id)
+	}
+	for _, id := range []string{"a2", "a3"} {
+		if err := os.RemoveAll(c.dirs[id]); err != nil {
+			t.Fatal(err)
+		}
+		if n := c.openWith(id, false); n.Bootstrapped() {
+			t.Fatalf("%s bootstrapped without being asked to", id)
+		}
+	}
+	// Nothing can be waited for here: what must not happen is an election,
+	// which two bootstrapped agents hold within two election timeouts.
+	quiet := time.Now().Add(4 * time.Second)
+	for time.Now().Before(quiet) {
+		for id, n := range c.nodes {
+			if leader, _ := n.Leader(); leader != "" || n.IsLeader() {
+				t.Fatalf("%s, with an empty data dir and not bootstrapped, knows leader %q", id, leader)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := c.nodes["a2"].Apply(ctx, InitRoute{Route: "new", Active: "k1"}); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("an unbootstrapped empty agent applied a command: %v, want ErrNotLeader", err)
+	}
+
+	c.openWith("a1", false)
+	leader := c.leader()
+	if leader.ID() != "a1" {
+		t.Errorf("%s leads; only a1 has the log", leader.ID())
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := leader.Barrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := encodeState(t, c.converged(leader)); got != want {
+		t.Errorf("after the wiped agents rejoined the state is\n%s\nwant\n%s", got, want)
 	}
 }
 

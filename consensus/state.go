@@ -20,6 +20,24 @@ type State struct {
 	Views  map[string]map[string]policy.View `json:"views"`  // agent -> domain -> latest view
 	Lag    map[string]policy.Lag             `json:"lag"`    // by route: the last known lag
 	Agents map[string]Agent                  `json:"agents"` // by id
+	// Requests are the manual requests that committed a flip, by id, so
+	// that a request sent again (to a new leader, or from a signal file
+	// claim taken up again) is answered from here instead of flipping the
+	// route a second time. StartFlip keeps those of the last day.
+	Requests map[string]Request `json:"requests,omitempty"`
+}
+
+// Request is a manual request whose flip was committed.
+type Request struct {
+	ID    string `json:"id"`
+	Route string `json:"route"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Epoch int32  `json:"epoch"`
+	// At is when its flip was committed, by the leader's clock.
+	At      time.Time `json:"at"`
+	Outcome string    `json:"outcome,omitempty"` // that of its flip; "" while it runs
+	Error   string    `json:"error,omitempty"`
 }
 
 // Route is one route's replicated state.
@@ -28,9 +46,12 @@ type Route struct {
 	Active string `json:"active"`
 	// Epoch grows by one with every flip; the gateway config carries it so
 	// a stale writer is refused there too.
-	Epoch      int32 `json:"epoch"`
-	LastFlip   *Flip `json:"lastFlip,omitempty"`   // the last finished flip
-	InProgress *Flip `json:"inProgress,omitempty"` // committed but not finished: a new leader resumes it
+	Epoch    int32 `json:"epoch"`
+	LastFlip *Flip `json:"lastFlip,omitempty"` // the last finished flip
+	// LastAutoFlipAt is when the last automatic flip was committed, which
+	// the cooldown counts from: a manual flip since does not reset it.
+	LastAutoFlipAt time.Time `json:"lastAutoFlipAt,omitzero"`
+	InProgress     *Flip     `json:"inProgress,omitempty"` // committed but not finished: a new leader resumes it
 }
 
 // Flip is one switch of a route, from its commit to its outcome.
@@ -42,6 +63,8 @@ type Flip struct {
 	Reason string `json:"reason"`
 	Manual bool   `json:"manual,omitempty"`
 	Force  bool   `json:"force,omitempty"`
+	// RequestID is the manual request that asked for the flip, if any.
+	RequestID string `json:"requestId,omitempty"`
 	// StartedAt is when the flip was committed, by the leader's clock.
 	StartedAt time.Time `json:"startedAt"`
 	// Leader is the agent that committed the flip.
@@ -74,10 +97,11 @@ type Agent struct {
 // NewState returns an empty state.
 func NewState() State {
 	return State{
-		Routes: map[string]*Route{},
-		Views:  map[string]map[string]policy.View{},
-		Lag:    map[string]policy.Lag{},
-		Agents: map[string]Agent{},
+		Routes:   map[string]*Route{},
+		Views:    map[string]map[string]policy.View{},
+		Lag:      map[string]policy.Lag{},
+		Agents:   map[string]Agent{},
+		Requests: map[string]Request{},
 	}
 }
 
@@ -94,6 +118,7 @@ func (s State) Clone() State {
 	}
 	maps.Copy(c.Lag, s.Lag)
 	maps.Copy(c.Agents, s.Agents)
+	maps.Copy(c.Requests, s.Requests)
 	return c
 }
 
@@ -108,14 +133,14 @@ func (f *Flip) clone() *Flip {
 
 // Input gathers what policy.Decide and policy.DecideManual need about a
 // route: its state, every agent's views and its lag. agents is the number
-// of voters in the group. The cooldown counts from when the last flip was
-// committed.
+// of voters in the group. The cooldown counts from when the last automatic
+// flip was committed.
 func (s State) Input(route string, now time.Time, agents int) policy.Input {
 	in := policy.Input{Now: now, Agents: agents, Lag: s.Lag[route]}
 	if r := s.Routes[route]; r != nil {
-		in.Route = policy.RouteState{Name: r.Name, Active: r.Active, Epoch: r.Epoch, InProgress: r.InProgress != nil}
+		in.Route = policy.RouteState{Name: r.Name, Active: r.Active, Epoch: r.Epoch, InProgress: r.InProgress != nil,
+			LastAutoFlipAt: r.LastAutoFlipAt}
 		if r.LastFlip != nil {
-			in.Route.LastFlipAt = r.LastFlip.StartedAt
 			in.Route.Unfinished = r.LastFlip.Outcome == OutcomeFailed && r.LastFlip.Epoch == r.Epoch
 		}
 	} else {

@@ -55,7 +55,7 @@ func TestMutualTLS(t *testing.T) {
 	for id, addr := range c.peers {
 		peers[id] = addr
 	}
-	outsider, err := Open(Config{ID: "a4", Addr: peers["a4"], Peers: peers, DataDir: filepath.Join(t.TempDir(), "a4"),
+	outsider, err := Open(Config{ID: "a4", Addr: peers["a4"], Peers: peers, DataDir: filepath.Join(t.TempDir(), "a4"), Bootstrap: true,
 		TLS: raftTLS(t, rogue, ca, "a4")})
 	if err != nil {
 		t.Fatal(err)

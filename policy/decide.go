@@ -37,11 +37,15 @@ type Lag struct {
 
 // RouteState is what the decision needs of a route's replicated state.
 type RouteState struct {
-	Name       string
-	Active     string
-	Epoch      int32
-	LastFlipAt time.Time // zero if the route never flipped
-	InProgress bool
+	Name   string
+	Active string
+	Epoch  int32
+	// LastAutoFlipAt is when the route last failed over automatically;
+	// zero if it never did. Manual flips do not count: the cooldown stops
+	// automatic flapping, and must not hold back a failover after a
+	// person's failback.
+	LastAutoFlipAt time.Time
+	InProgress     bool
 	// Unfinished: the last flip, to Active, stopped at a gateway that did
 	// not come back, which may still serve the old domain.
 	Unfinished bool
@@ -137,8 +141,8 @@ func Decide(in Input, p *Policy) Decision {
 		return d.is(CodeAutomaticOff, "%s; automatic failover is off, run turnout failover to switch to %s", breach, d.To)
 	}
 	if left := cooldownLeft(in, p); left > 0 {
-		return d.is(CodeCooldown, "%s; the route flipped at %s and the %s cooldown has %s left",
-			breach, in.Route.LastFlipAt.UTC().Format(time.RFC3339), p.Failover.Cooldown, (left + time.Second - 1).Truncate(time.Second))
+		return d.is(CodeCooldown, "%s; the route failed over automatically at %s and the %s cooldown has %s left",
+			breach, in.Route.LastAutoFlipAt.UTC().Format(time.RFC3339), p.Failover.Cooldown, (left + time.Second - 1).Truncate(time.Second))
 	}
 	if len(d.Healthy) < q {
 		return d.is(CodeStandbyUnhealthy, "%s; but %s", breach, unhealthy(d.To, d.Healthy, in.Agents, q))
@@ -244,13 +248,13 @@ func unhealthy(domain string, healthy []string, total, q int) string {
 	return fmt.Sprintf("only %s %s %s healthy; a quorum of %d of %d must", strings.Join(healthy, ", "), verb, domain, q, total)
 }
 
-// cooldownLeft is how long the route must still wait; a flip is allowed
-// again exactly Cooldown after the last one.
+// cooldownLeft is how long the route must still wait; an automatic flip is
+// allowed again exactly Cooldown after the last one.
 func cooldownLeft(in Input, p *Policy) time.Duration {
-	if in.Route.LastFlipAt.IsZero() {
+	if in.Route.LastAutoFlipAt.IsZero() {
 		return 0
 	}
-	return in.Route.LastFlipAt.Add(p.Failover.Cooldown).Sub(in.Now)
+	return in.Route.LastAutoFlipAt.Add(p.Failover.Cooldown).Sub(in.Now)
 }
 
 // lagBlocks says why replication lag forbids moving the route to target,

@@ -70,8 +70,33 @@ func checkRequest(d *yamlstrict.Decoder, req Request) {
 	}
 }
 
+// Pin resolves a request's target once, against the route's state when the
+// request is received: a failover that names no target goes away from the
+// active domain, or, if the last flip stopped before every gateway was
+// restarted, finishes that flip rather than turn the route around. Decided
+// again later, as it waits for replication or is sent again, the pinned
+// request then finds the route already on its target instead of flipping
+// it back. A request whose route is unknown is returned as it is, for
+// DecideManual to refuse.
+func Pin(req Request, s RouteState, p *Policy) Request {
+	r, err := p.ResolveRoute(req.Route)
+	if err != nil {
+		return req
+	}
+	req.Route = r.Name
+	switch {
+	case req.Action != ActionFailover || req.To != "" || s.Active != r.Primary && s.Active != r.Standby:
+	case s.Unfinished:
+		req.To = s.Active
+	default:
+		req.To = r.Other(s.Active)
+	}
+	return req
+}
+
 // DecideManual says whether a manual request may flip its route now. in
-// must be about the route the request names (see ResolveRoute). The
+// must be about the route the request names (see ResolveRoute), and req
+// should be pinned (see Pin) when it was received. The
 // cooldown does not apply: a person asked. Unless the request is forced,
 // the target must be healthy for a quorum of agents and the lag within the
 // policy's limit; CodeLagTooHigh and CodeLagUnknown then mean "wait", and

@@ -75,7 +75,7 @@ func TestDecideManual(t *testing.T) {
 		{"failback on the primary", Request{Action: ActionFailback}, input(healthy...), nil, CodeAlreadyActive, "k1", "route r already serves k1"},
 		{"failover to where a failed flip went", Request{Action: ActionFailover, To: "k1"}, with(input(healthy...), func(in *Input) { in.Route.Unfinished = true }), nil,
 			CodeResume, "k1", "manual failover of route r from k1 to k1: the last flip to k1 stopped before every gateway was restarted"},
-		{"no cooldown for people", Request{Action: ActionFailback}, with(input(healthy...), func(in *Input) { onStandby(in); in.Route.LastFlipAt = now }), nil,
+		{"no cooldown for people", Request{Action: ActionFailback}, with(input(healthy...), func(in *Input) { onStandby(in); in.Route.LastAutoFlipAt = now }), nil,
 			CodeFlip, "k1", "failback"},
 		{"automatic off does not matter", Request{Action: ActionFailover}, input(healthy...), func(p *Policy) { p.Failover.Automatic = false }, CodeFlip, "k2", "failover"},
 
@@ -122,6 +122,40 @@ func TestDecideManual(t *testing.T) {
 				t.Errorf("flip %v from %s at epoch %d with code %s", d.Flip, d.From, d.Epoch, d.Code)
 			}
 		})
+	}
+}
+
+// TestPin: a failover without a target is pinned to the domain it leaves
+// when it is received, so that deciding it again once the route has moved
+// answers already-active rather than moving it back.
+func TestPin(t *testing.T) {
+	healthy := []View{up("a1", "k1"), up("a2", "k1"), up("a3", "k1"), up("a1", "k2"), up("a2", "k2"), up("a3", "k2")}
+	tests := []struct {
+		name  string
+		req   Request
+		state RouteState
+		want  Request
+	}{
+		{"failover from the primary", Request{Action: ActionFailover}, RouteState{Active: "k1"}, Request{Action: ActionFailover, Route: "r", To: "k2"}},
+		{"failover from the standby", Request{Action: ActionFailover, Force: true}, RouteState{Active: "k2"}, Request{Action: ActionFailover, Route: "r", To: "k1", Force: true}},
+		{"a target named stays", Request{Action: ActionFailover, To: "k1"}, RouteState{Active: "k1"}, Request{Action: ActionFailover, Route: "r", To: "k1"}},
+		{"failback has its own target", Request{Action: ActionFailback}, RouteState{Active: "k2"}, Request{Action: ActionFailback, Route: "r"}},
+		{"failover after a flip that stopped finishes it", Request{Action: ActionFailover}, RouteState{Active: "k2", Unfinished: true},
+			Request{Action: ActionFailover, Route: "r", To: "k2"}},
+		{"active domain not in the policy", Request{Action: ActionFailover}, RouteState{Active: "k0"}, Request{Action: ActionFailover, Route: "r"}},
+		{"unknown route", Request{Action: ActionFailover, Route: "s"}, RouteState{Active: "k1"}, Request{Action: ActionFailover, Route: "s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Pin(tt.req, tt.state, testPolicy()); got != tt.want {
+				t.Errorf("Pin = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	// Received on k1, done; decided again on k2, it is done already.
+	req := Pin(Request{Action: ActionFailover}, RouteState{Active: "k1"}, testPolicy())
+	if d := DecideManual(req, with(input(healthy...), func(in *Input) { in.Route.Active = "k2" }), testPolicy()); d.Code != CodeAlreadyActive || d.Flip {
+		t.Errorf("a pinned failover decided again after its flip: %s (flip %v): %s", d.Code, d.Flip, d.Reason)
 	}
 }
 

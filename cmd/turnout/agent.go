@@ -1,9 +1,8 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -33,6 +32,8 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
 	raft := fs.String("raft", "", "Raft address to listen on, host:port")
 	peers := fs.String("peers", "", "every agent's Raft address: a1=host:port,a2=host:port,a3=host:port")
 	dataDir := fs.String("data-dir", "", "folder for the Raft log and snapshots")
+	bootstrap := fs.Bool("bootstrap", false, "form a new Raft group from --peers if --data-dir is empty; only when the group first forms: "+
+		"without it an agent with an empty --data-dir waits for the group's leader to send it the state")
 	httpAddr := fs.String("http", "127.0.0.1:8081", "HTTP API address")
 	advertise := fs.String("advertise-http", "", "HTTP address the other agents reach this one at (default: --http, or the --raft host with the --http port when --http listens on all interfaces)")
 	gwConfig := fs.String("gateway-config", "", "gateway config file (overrides the policy's gatewayConfig)")
@@ -74,7 +75,7 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	a, err := agent.New(agent.Config{
-		ID: *id, PolicyFile: *policyFile, RaftAddr: *raft, Peers: peerMap, DataDir: *dataDir, HTTPAddr: *httpAddr, AdvertiseHTTP: *advertise,
+		ID: *id, PolicyFile: *policyFile, RaftAddr: *raft, Peers: peerMap, DataDir: *dataDir, Bootstrap: *bootstrap, HTTPAddr: *httpAddr, AdvertiseHTTP: *advertise,
 		GatewayConfig: *gwConfig, SignalFile: *signalFile, Logger: log,
 		TokenFile: *tokenFile, CAFile: *caFile, HTTPCertFile: *httpCert, HTTPKeyFile: *httpKey, RaftTLS: raftTLS,
 	})
@@ -173,6 +174,9 @@ func printStatus(w io.Writer, st agent.Status, now time.Time) {
 			if f.Force {
 				how = "manual, forced"
 			}
+			if f.RequestID != "" {
+				how += ", request " + f.RequestID
+			}
 		}
 		outcome := "IN PROGRESS at step " + f.Step
 		if !f.FinishedAt.IsZero() {
@@ -232,6 +236,7 @@ func manual(ctx context.Context, action string, args []string, stdout, stderr io
 	signalFile := fs.String("signal-file", "", "signal file to write (default: the policy's signalFile)")
 	policyFile := fs.String("policy", "", "policy file, to find the signal file")
 	wait := fs.Duration("wait", 15*time.Minute, "how long to wait for the outcome")
+	id := fs.String("id", "", "the request's id (default: a new one); give an earlier request's id to send it again: it switches the route at most once")
 	newClient := clientFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -244,7 +249,7 @@ func manual(ctx context.Context, action string, args []string, stdout, stderr io
 	}
 	ctx, cancel := context.WithTimeout(ctx, *wait)
 	defer cancel()
-	req := agent.FailoverRequest{Action: action, Route: *route, To: *to, Force: *force}
+	req := agent.FailoverRequest{Action: action, Route: *route, To: *to, Force: *force, ID: cmp.Or(*id, agent.NewRequestID())}
 	var o agent.Outcome
 	if *agentURL != "" {
 		client, err := newClient()
@@ -252,7 +257,7 @@ func manual(ctx context.Context, action string, args []string, stdout, stderr io
 			return err
 		}
 		url := strings.TrimRight(baseURL(*agentURL), "/") + "/failover"
-		if err := postOutcome(ctx, client, url, req, &o); err != nil {
+		if o, err = askAgent(ctx, client, url, req, stdout); err != nil {
 			return err
 		}
 	} else {
@@ -272,11 +277,45 @@ func manual(ctx context.Context, action string, args []string, stdout, stderr io
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "%s %s: %s\n", action, strings.ToUpper(o.Code), o.Message)
-	if !o.OK {
-		return errors.New(action + " was not carried out")
+	fmt.Fprintf(stdout, "%s %s: %s\n", action, strings.ToUpper(string(o.Code)), o.Message)
+	switch {
+	case o.Code.Retry():
+		return fmt.Errorf("%s: no final outcome yet; see turnout status, or send it again with --id %s", action, req.ID)
+	case !o.OK:
+		return fmt.Errorf("%s was not carried out (request %s)", action, req.ID)
 	}
 	return nil
+}
+
+// askRetries bounds how often askAgent sends a request again while the
+// agents change leader; askRetryEvery spaces the tries.
+const (
+	askRetries    = 30
+	askRetryEvery = time.Second
+)
+
+// askAgent posts a request and, while the answer is not final (the leader
+// changed, or lost the leadership during the switch), sends it again
+// under the same id, so that it switches the route at most once.
+func askAgent(ctx context.Context, client *http.Client, url string, req agent.FailoverRequest, stdout io.Writer) (agent.Outcome, error) {
+	for try := 1; ; try++ {
+		var o agent.Outcome
+		if err := postOutcome(ctx, client, url, req, &o); err != nil {
+			return o, fmt.Errorf("%w; the request's id is %s, to send it again with --id", err, req.ID)
+		}
+		if !o.Code.Retry() || try == askRetries {
+			return o, nil
+		}
+		// Carried on as the agents pinned it: a failover away from the
+		// domain active when it was first received.
+		req.To = cmp.Or(req.To, o.To)
+		fmt.Fprintf(stdout, "%s (%s); asking again with the same id %s\n", o.Message, o.Code, req.ID)
+		select {
+		case <-ctx.Done():
+			return o, nil
+		case <-time.After(askRetryEvery):
+		}
+	}
 }
 
 // clientFlags adds --token-file and --ca-file, for asking an agent, and
@@ -318,10 +357,7 @@ func postOutcome(ctx context.Context, client *http.Client, url string, req agent
 // writeSignal writes the request to the signal file and waits for an agent to
 // answer it in <file>.done or <file>.failed.
 func writeSignal(ctx context.Context, path string, req agent.FailoverRequest, stdout io.Writer) (agent.Outcome, error) {
-	var nonce [8]byte
-	rand.Read(nonce[:])
-	id := hex.EncodeToString(nonce[:])
-	data, err := yaml.Marshal(map[string]any{"action": req.Action, "route": req.Route, "to": req.To, "force": req.Force, "id": id})
+	data, err := yaml.Marshal(map[string]any{"action": req.Action, "route": req.Route, "to": req.To, "force": req.Force, "id": req.ID})
 	if err != nil {
 		return agent.Outcome{}, err
 	}
@@ -338,11 +374,11 @@ func writeSignal(ctx context.Context, path string, req agent.FailoverRequest, st
 				continue
 			}
 			var o struct {
-				ID      string `yaml:"id"`
-				Code    string `yaml:"code"`
-				Message string `yaml:"message"`
+				ID      string     `yaml:"id"`
+				Code    agent.Code `yaml:"code"`
+				Message string     `yaml:"message"`
 			}
-			if yaml.Unmarshal(out, &o) != nil || o.ID != id {
+			if yaml.Unmarshal(out, &o) != nil || o.ID != req.ID {
 				continue // an earlier request's answer, or one being written
 			}
 			return agent.Outcome{OK: suffix == ".done", Code: o.Code, Message: o.Message}, nil

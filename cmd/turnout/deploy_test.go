@@ -60,6 +60,19 @@ func (s composeService) env(key string) string {
 	return ""
 }
 
+// passesOn reports whether a service takes the shell's variable name into
+// its environment.
+func (c *compose) passesOn(name string) bool {
+	for _, s := range c.file.Services {
+		for _, v := range s.Environment {
+			if strings.Contains(fmt.Sprint(v), "${"+name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // compose is docker-compose.yml read, with what the checks derive from it.
 type compose struct {
 	t    *testing.T
@@ -396,6 +409,12 @@ func checkAgent(t *testing.T, c *compose, name string, flags map[string]string) 
 	signal := cmpOr(flags["signal-file"], pol.SignalFile)
 	if v := c.mountedVolume(name, filepath.Dir(signal)); v != "turnout-state" {
 		t.Errorf("service %s: the signal file %s is on %q, not on the turnout-state volume the agents share", name, signal, v)
+	}
+	// Bootstrapping on every start would let an agent whose volume was
+	// removed form a group of its own from nothing.
+	if _, always := flags["bootstrap"]; always || c.file.Services[name].env("TURNOUT_BOOTSTRAP") != "${TURNOUT_BOOTSTRAP:-false}" {
+		t.Errorf("service %s: --bootstrap %q, TURNOUT_BOOTSTRAP %q; want it only from the environment of the first up, default false",
+			name, flags["bootstrap"], c.file.Services[name].env("TURNOUT_BOOTSTRAP"))
 	}
 	if v := c.mountedVolume(name, flags["data-dir"]); v == "" || v == "turnout-state" {
 		t.Errorf("service %s: --data-dir %s should be a volume of the agent's own, not %q", name, flags["data-dir"], v)

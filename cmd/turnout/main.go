@@ -26,12 +26,12 @@ type command struct {
 
 var commands = []command{
 	{"gateway", "--config gateway.yaml [--admin 127.0.0.1:9190]", "run the Kafka gateway", runGateway},
-	{"agent", "--id a1 --policy policy.yaml --raft HOST:PORT --peers a1=HOST:PORT,... --data-dir DIR [--http 127.0.0.1:8081] [--gateway-config FILE] [--signal-file FILE] [--token-file FILE] [--http-cert FILE --http-key FILE] [--ca-file FILE] [--raft-cert FILE --raft-key FILE --raft-ca FILE]",
+	{"agent", "--id a1 --policy policy.yaml --raft HOST:PORT --peers a1=HOST:PORT,... --data-dir DIR [--bootstrap] [--http 127.0.0.1:8081] [--gateway-config FILE] [--signal-file FILE] [--token-file FILE] [--http-cert FILE --http-key FILE] [--ca-file FILE] [--raft-cert FILE --raft-key FILE --raft-ca FILE]",
 		"run a failover agent, one of a Raft group", runAgent},
 	{"status", "[--agent http://127.0.0.1:8081] [--json] [--token-file FILE] [--ca-file FILE]", "what the agents see and decide, for a person", runStatus},
-	{"failover", "[--route NAME] [--to DOMAIN] [--force] [--agent URL [--token-file FILE] [--ca-file FILE] | --signal-file FILE | --policy FILE]",
+	{"failover", "[--route NAME] [--to DOMAIN] [--force] [--id ID] [--agent URL [--token-file FILE] [--ca-file FILE] | --signal-file FILE | --policy FILE]",
 		"switch a route to its other domain and wait for the outcome", runFailover},
-	{"failback", "[--route NAME] [--force] [--agent URL [--token-file FILE] [--ca-file FILE] | --signal-file FILE | --policy FILE]",
+	{"failback", "[--route NAME] [--force] [--id ID] [--agent URL [--token-file FILE] [--ca-file FILE] | --signal-file FILE | --policy FILE]",
 		"switch a route back to its primary and wait for the outcome", runFailback},
 	{"validate", "gateway.yaml [policy.yaml]", "check configuration files and print the gateway's port plan", runValidate},
 	{"demo", "[--seed-rate 200] [--kill-after 10s] [--keep]",

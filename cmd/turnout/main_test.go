@@ -448,7 +448,7 @@ signalFile: %s
 	agents := map[string]*proc{}
 	start := func(id string) {
 		agents[id] = startTurnout(t, "agent", "--id", id, "--policy", polPath, "--raft", raft[id],
-			"--peers", strings.Join(peers, ","), "--data-dir", filepath.Join(dir, id), "--http", httpAddr[id],
+			"--peers", strings.Join(peers, ","), "--data-dir", filepath.Join(dir, id), "--bootstrap", "--http", httpAddr[id],
 			"--token-file", agentToken, "--ca-file", certs.CA, "--http-cert", certs.Chain, "--http-key", certs.Key,
 			"--raft-cert", certs.Chain, "--raft-key", certs.Key, "--raft-ca", certs.CA)
 	}

@@ -142,6 +142,15 @@ func TestReadmeCommands(t *testing.T) {
 	known := map[string]map[string]bool{}
 	for _, rc := range cmds {
 		args := strings.Fields(rc.line)
+		// A variable set for docker compose must be one the compose file
+		// passes on.
+		for len(args) > 1 && regexp.MustCompile(`^TURNOUT_[A-Z_]+=`).MatchString(args[0]) {
+			name, _, _ := strings.Cut(args[0], "=")
+			if !c.passesOn(name) {
+				t.Errorf("README: %q sets %s, which no service of the compose file reads", rc.line, name)
+			}
+			args = args[1:]
+		}
 		switch {
 		case args[0] == "make":
 			for _, a := range args[1:] {

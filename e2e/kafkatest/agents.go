@@ -87,7 +87,7 @@ func (b *Bed) StartAgents(ctx context.Context, cfg AgentsConfig) *Agents {
 	}
 	for _, a := range as.List {
 		a.args = []string{"agent", "--id", a.ID, "--policy", cfg.Policy, "--raft", a.RaftAddr,
-			"--peers", strings.Join(peers, ","), "--data-dir", a.DataDir, "--http", a.HTTPAddr,
+			"--peers", strings.Join(peers, ","), "--data-dir", a.DataDir, "--bootstrap", "--http", a.HTTPAddr,
 			"--gateway-config", cfg.GatewayConfig, "--signal-file", cfg.SignalFile, "--log-format", "json"}
 		iso, ok := cfg.Isolated[a.ID]
 		if !ok {

@@ -261,7 +261,7 @@ func (d *demo) setup(ctx context.Context) error {
 	for i, id := range agentIDs {
 		a, err := agent.New(agent.Config{
 			ID: id, PolicyFile: d.polPath, RaftAddr: d.peers[id], Peers: d.peers,
-			DataDir: filepath.Join(d.dir, "raft-"+id), HTTPAddr: loopback(httpPorts[i]),
+			DataDir: filepath.Join(d.dir, "raft-"+id), Bootstrap: true, HTTPAddr: loopback(httpPorts[i]),
 			Logger: d.log.With("component", "agent"),
 		})
 		if err != nil {
