@@ -41,6 +41,7 @@ func parse(d *yamlstrict.Decoder) *Policy {
 		Health:      Health{FailuresToBreach: DefaultFailuresToBreach, MinBrokers: DefaultMinBrokers},
 		Failover:    Failover{Automatic: true, MaxLagRecords: DefaultMaxLagRecords, Cooldown: DefaultCooldown, PlannedPause: DefaultPlannedPause},
 		Replication: Replication{Mode: ModeMirrorMaker2},
+		Fencing:     Fencing{Lease: DefaultLease},
 		File:        d.File(),
 	}
 	d.Decode(root, p, "")
@@ -56,6 +57,7 @@ func parse(d *yamlstrict.Decoder) *Policy {
 	v.failover(&p.Failover)
 	v.replication(&p.Replication)
 	v.gateways(p.Gateways)
+	v.fencing(&p.Fencing)
 	return p
 }
 
@@ -110,6 +112,12 @@ func (v validator) failover(f *Failover) {
 	}
 	if f.PlannedPause < 0 || f.PlannedPause > MaxPlannedPause {
 		v.Errorf("failover.plannedPause", "must be from 0s (no pause) to %s, got %s", MaxPlannedPause, f.PlannedPause)
+	}
+}
+
+func (v validator) fencing(f *Fencing) {
+	if f.Lease != 0 && (f.Lease < MinLease || f.Lease > MaxLease) {
+		v.Errorf("fencing.lease", "must be 0s (no fencing) or from %s to %s, got %s", MinLease, MaxLease, f.Lease)
 	}
 }
 
