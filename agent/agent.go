@@ -224,6 +224,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	start("probes", a.probeLoop)
 	start("leader", a.leaderLoop)
+	if a.policy.Fencing.Lease > 0 {
+		start("route leases", a.leaseLoop)
+	}
 	if a.signalFile != "" {
 		start("signal file", a.watchSignal)
 	}
