@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,7 @@ var errBadLease = errors.New("lease length out of range")
 type routeFence struct {
 	state   atomic.Pointer[fenceState] // nil until the agents first spoke
 	metrics *routeMetrics
+	log     *slog.Logger
 
 	mu    sync.Mutex // orders updates
 	timer *time.Timer
@@ -61,7 +63,9 @@ type fenceState struct {
 	changed    chan struct{}
 }
 
-func newRouteFence(m *routeMetrics) *routeFence { return &routeFence{metrics: m} }
+func newRouteFence(m *routeMetrics, log *slog.Logger) *routeFence {
+	return &routeFence{metrics: m, log: log}
+}
 
 // hold returns what a Produce on a Route at epoch must wait on, or nil when
 // it may go on.
@@ -129,6 +133,7 @@ func (f *routeFence) lapse() {
 	}
 	f.updateLocked(func(st *fenceState) { st.live = false })
 	f.metrics.leaseLapses.Inc()
+	f.log.Warn("route lease lapsed: producers held until the agents renew it or switch the route", "lease_epoch", st.leaseEpoch)
 }
 
 // renewAt carries a lease over to the epoch a switch by the agents moved the

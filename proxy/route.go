@@ -111,7 +111,7 @@ func newRoute(g *config.Gateway, rc *config.Route, prev *Route, sw *swapAuth, lo
 		mapped:            map[producerKey]*mappedProducer{},
 	}
 	r.swap.Store(sw)
-	r.fence = newRouteFence(m)
+	r.fence = newRouteFence(m, log.With("route", rc.Name))
 	if prev != nil {
 		r.fence = prev.fence
 	}
