@@ -144,7 +144,8 @@ func (a *Agent) resumeProducers(ctx context.Context, route string) {
 			continue
 		}
 		if err := a.admin(gw).resume(ctx, route, epoch); err != nil {
-			a.log.Error("producers not resumed at a gateway; they resume when its pause expires", "route", route, "gateway", gw.Name, "err", err)
+			a.log.Error("producers not resumed at a gateway: they resume when its pause expires, unless it is on an older epoch than the route's, when they stay held until it is switched",
+				"route", route, "gateway", gw.Name, "epoch", epoch, "err", err)
 		}
 	}
 }
