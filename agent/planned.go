@@ -119,15 +119,6 @@ func (a *Agent) pauseProducers(ctx context.Context, route string, epoch int32) e
 	return nil
 }
 
-// gatewayBudget is the time the flip may take to restart every gateway.
-func (a *Agent) gatewayBudget() time.Duration {
-	var total time.Duration
-	for _, gw := range a.policy.Gateways {
-		total += gw.Timeout
-	}
-	return total
-}
-
 // resumeProducers ends a pause at every gateway, best effort: a gateway
 // that misses it resumes when its pause expires. It names the route's
 // epoch as committed now: after a failed commit that is the epoch paused
