@@ -36,8 +36,8 @@ var errBadLease = errors.New("lease length out of range")
 //
 // Held requests are never answered: a switch drains their connections and
 // the clients send them again, unacknowledged, to the new cluster; a
-// renewal lets them go on. Leases are opt-in, so a gateway run without
-// agents is never held.
+// renewal lets them go on. Leases are opt-in (once granted, or from start
+// with admin.requireLease), so a gateway run without agents is never held.
 
 // routeFence is what the agents have told this gateway about one route's
 // epochs. It outlives the Routes a switch replaces: a Route rebuilt at an
@@ -63,8 +63,14 @@ type fenceState struct {
 	changed    chan struct{}
 }
 
-func newRouteFence(m *routeMetrics, log *slog.Logger) *routeFence {
-	return &routeFence{metrics: m, log: log}
+// newRouteFence starts a route's fence; with requireLease the route holds
+// its producers until the agents first grant it a lease.
+func newRouteFence(m *routeMetrics, log *slog.Logger, requireLease bool) *routeFence {
+	f := &routeFence{metrics: m, log: log}
+	if requireLease {
+		f.update(func(st *fenceState) { st.leased = true })
+	}
+	return f
 }
 
 // hold returns what a Produce on a Route at epoch must wait on, or nil when
@@ -140,7 +146,7 @@ func (f *routeFence) lapse() {
 // route to: the switch itself says the agents committed that epoch, and the
 // route's producers need not wait for the next renewal.
 func (f *routeFence) renewAt(epoch int32) {
-	if st := f.state.Load(); st != nil && st.leased && epoch >= st.committed {
+	if st := f.state.Load(); st != nil && st.ttl > 0 && epoch >= st.committed {
 		f.grant(epoch, st.ttl)
 	}
 }

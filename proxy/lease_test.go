@@ -176,3 +176,22 @@ func TestResumeForAnotherEpochRefused(t *testing.T) {
 		t.Fatalf("a resume for the epoch answered %d %+v; want 200 and no pause", code, st.Routes[0])
 	}
 }
+
+// TestRequireLeaseHoldsFromStart: with admin.requireLease a gateway holds a
+// route's producers from start until the agents first lease it, so one
+// started from a file the agents have since switched away from never
+// forwards to the old cluster.
+func TestRequireLeaseHoldsFromStart(t *testing.T) {
+	b := newBedWith(t, bedSetup{gateway: "  admin:\n    requireLease: true\n"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := produceAsync(ctx, b.client())
+	b.held(ctx, done, 1)
+	if n := b.records(b.clusters[0]); n != 0 {
+		t.Fatalf("cluster 1 has %d records before any lease, want 0", n)
+	}
+	if code, st := b.post("/lease", `{"route":"switchover-route","domain":"kafka1-domain","epoch":0,"ttl":"30s"}`); code != http.StatusOK {
+		t.Fatalf("lease answered %d %+v", code, st)
+	}
+	answered(t, ctx, done, "leased")
+}

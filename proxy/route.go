@@ -111,9 +111,10 @@ func newRoute(g *config.Gateway, rc *config.Route, prev *Route, sw *swapAuth, lo
 		mapped:            map[producerKey]*mappedProducer{},
 	}
 	r.swap.Store(sw)
-	r.fence = newRouteFence(m, log.With("route", rc.Name))
 	if prev != nil {
 		r.fence = prev.fence
+	} else {
+		r.fence = newRouteFence(m, log.With("route", rc.Name), g.Admin.RequireLease)
 	}
 	if prev != nil && prev.Domain != d.Name {
 		prev.pmu.Lock()
