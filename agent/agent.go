@@ -80,6 +80,7 @@ type Agent struct {
 	gatewayClients map[string]*http.Client
 
 	requests chan *manualRequest // manual requests for the leader loop
+	leased   leasedGateways      // gateways that took a route lease from this agent
 
 	mu        sync.Mutex
 	decisions map[string]policy.Decision // the leader's latest, by route

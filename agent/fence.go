@@ -54,6 +54,29 @@ func (a *Agent) leaseLoop(ctx context.Context) error {
 	return nil
 }
 
+// leasedGateways records the gateways that took a lease from this agent:
+// only a gateway that has been leased (or requires leases from start)
+// holds its producers when its lease lapses.
+type leasedGateways struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (l *leasedGateways) add(gw string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil {
+		l.seen = map[string]bool{}
+	}
+	l.seen[gw] = true
+}
+
+func (l *leasedGateways) has(gw string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seen[gw]
+}
+
 func (a *Agent) leaseGateway(ctx context.Context, gw policy.Gateway) {
 	tick := time.NewTicker(a.policy.Fencing.Lease / 3)
 	defer tick.Stop()
@@ -70,6 +93,9 @@ func (a *Agent) leaseGateway(ctx context.Context, gw policy.Gateway) {
 			case err == nil && failing != "":
 				failing = ""
 				a.log.Info("route leases renewed at the gateway again", "gateway", gw.Name)
+			}
+			if err == nil {
+				a.leased.add(gw.Name)
 			}
 		}
 		select {
@@ -169,6 +195,12 @@ func (a *Agent) fence(ctx context.Context, f consensus.Flip, since time.Time) er
 		case <-t.C:
 		}
 		a.log.Warn("route leases lapsed: gateways not reached hold their producers", "route", f.Route, "gateways", unfenced)
+		for _, gw := range unfenced {
+			if !a.leased.has(gw) {
+				a.log.Error("gateway not reached never took a route lease from this agent: unless another agent leased it or its admin.requireLease is set, it does not hold its producers",
+					"route", f.Route, "gateway", gw)
+			}
+		}
 	}
 	a.metrics.step("fence", time.Since(start))
 	return nil
