@@ -83,6 +83,7 @@ type Agent struct {
 	gatewayClients map[string]*http.Client
 
 	requests chan *manualRequest // manual requests for the leader loop
+	leased   leasedGateways      // gateways that took a route lease from this agent
 
 	mu        sync.Mutex
 	decisions map[string]policy.Decision // the leader's latest, by route
@@ -227,6 +228,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	start("probes", a.probeLoop)
 	start("leader", a.leaderLoop)
+	if a.policy.Fencing.Lease > 0 {
+		start("route leases", a.leaseLoop)
+	}
 	if a.signalFile != "" {
 		start("signal file", a.watchSignal)
 	}

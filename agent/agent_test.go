@@ -78,6 +78,7 @@ type policyOpts struct {
 	mode          string
 	cooldown      time.Duration
 	plannedPause  time.Duration
+	lease         string // fencing.lease; the harness's default is short, for quick fencing
 	gatewayAdmin  string // defaults to the harness gateway
 	gatewayAuth   string // more keys of gw-1, YAML
 	gatewayExtras string // more gateways, YAML list items
@@ -165,6 +166,9 @@ func (h *harness) writePolicy(po policyOpts) {
 	if po.plannedPause == 0 {
 		po.plannedPause = policy.DefaultPlannedPause
 	}
+	if po.lease == "" {
+		po.lease = "2s"
+	}
 	yaml := fmt.Sprintf(`routes:
   - name: %s
     primary: %s
@@ -188,9 +192,11 @@ gateways:
     admin: %s
     timeout: 10s
 %s%s
+fencing:
+  lease: %s
 gatewayConfig: %s
 signalFile: %s
-`, route, primary, standby, po.interval, po.maxLag, po.cooldown, po.plannedPause, po.mode, topic, po.gatewayAdmin, po.gatewayAuth, po.gatewayExtras, h.gwPath, h.signal)
+`, route, primary, standby, po.interval, po.maxLag, po.cooldown, po.plannedPause, po.mode, topic, po.gatewayAdmin, po.gatewayAuth, po.gatewayExtras, po.lease, h.gwPath, h.signal)
 	if err := os.WriteFile(h.polPath, []byte(yaml), 0o644); err != nil {
 		h.t.Fatal(err)
 	}
@@ -602,15 +608,15 @@ func TestLeaderDiesMidRunbook(t *testing.T) {
 }
 
 // newSlowHarness is a harness whose gateway's admin API is behind a door
-// that keeps the first POST (the first restart, unless the switch is
-// planned) waiting, as a slow gateway would, until the caller goes away;
-// held waits until that POST has arrived.
+// that keeps the first restart waiting, as a slow gateway would, until the
+// caller goes away; held waits until that restart has arrived. Leases,
+// pauses and fences go through.
 func newSlowHarness(t *testing.T) (h *harness, held func(context.Context)) {
 	var once sync.Once
 	hold := make(chan struct{})
 	arrived := make(chan struct{})
 	door := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
+		if r.Method == http.MethodPost && r.URL.Path == "/restart" {
 			first := false
 			once.Do(func() { first = true })
 			if first {

@@ -244,9 +244,13 @@ func (a *Agent) flip(ctx context.Context, d policy.Decision, req policy.Request)
 }
 
 // runFlip carries a committed flip through from wherever it stands: write
-// the gateway config, then restart the gateways in the policy's order, each
-// confirmed on the new cluster before the next, recording every step.
+// the gateway config, fence the gateways still on the old epoch, then
+// restart them in the policy's order, each confirmed on the new cluster
+// before the next, recording every step.
 func (a *Agent) runFlip(ctx context.Context, f consensus.Flip) (err error) {
+	// The flip was committed before this call: leases of the old epoch
+	// lapse counting from no later than now.
+	since := time.Now()
 	trigger := "automatic"
 	switch {
 	case f.Step == consensus.StepResumed:
@@ -280,23 +284,40 @@ func (a *Agent) runFlip(ctx context.Context, f consensus.Flip) (err error) {
 		return err
 	}
 
+	// Only gateways restarted by a command read the leader's file; those
+	// with an admin URL are sent the route and write their own. So a
+	// failed write stops the flip at the first gateway that needs it.
+	var writeErr error
 	if !f.ConfigWritten {
 		start := time.Now()
 		changed, err := config.SwitchRoute(a.gatewayConfig, f.Route, f.To, f.Epoch)
 		if err != nil {
-			return fail(fmt.Errorf("writing %s: %w", a.gatewayConfig, err))
+			writeErr = fmt.Errorf("the leader could not write %s: %w", a.gatewayConfig, err)
+			a.log.Error("gateway config not written: gateways with an admin URL are switched by their restart request; those restarted by a command cannot be",
+				"route", f.Route, "domain", f.To, "epoch", f.Epoch, "file", a.gatewayConfig, "err", err)
+			if err := record(consensus.RecordStep{Step: "config-not-written"}); err != nil {
+				return err
+			}
+		} else {
+			a.metrics.step("config", time.Since(start))
+			a.log.Info("gateway config written", "route", f.Route, "domain", f.To, "epoch", f.Epoch,
+				"file", a.gatewayConfig, "changed", changed, "took", time.Since(start))
+			if err := record(consensus.RecordStep{Step: "config-written", ConfigWritten: true}); err != nil {
+				return err // leadership lost: the next leader resumes
+			}
 		}
-		a.metrics.step("config", time.Since(start))
-		a.log.Info("gateway config written", "route", f.Route, "domain", f.To, "epoch", f.Epoch,
-			"file", a.gatewayConfig, "changed", changed, "took", time.Since(start))
-		if err := record(consensus.RecordStep{Step: "config-written", ConfigWritten: true}); err != nil {
-			return err // leadership lost: the next leader resumes
-		}
+	}
+	if err := a.fence(ctx, f, since); err != nil {
+		return fail(err)
 	}
 	target, source := a.prober.clusterID(f.To), a.prober.clusterID(f.From)
 	for _, gw := range a.policy.Gateways {
 		if slices.Contains(f.GatewaysDone, gw.Name) {
 			continue
+		}
+		if writeErr != nil && gw.Admin == "" {
+			return fail(fmt.Errorf("gateway %s is restarted by a command and reads the gateway config, but %w (gateways done: %v; the rest were not restarted)",
+				gw.Name, writeErr, f.GatewaysDone))
 		}
 		start := time.Now()
 		if err := a.restartGateway(ctx, gw, f.Route, f.To, f.Epoch, target, source); err != nil {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -14,18 +15,27 @@ import (
 // A planned switch leaves a cluster that still takes writes, so it can lose
 // nothing: the leader pauses the route's producers at every gateway, waits
 // until replication holds every record the old cluster acknowledged, and
-// only then flips. The flip's gateway restarts end the pause: the held
-// requests are dropped unanswered and the clients send them to the new
-// cluster.
+// only then flips. The leader renews the pause while it waits and once more
+// just before the flip, whose fencing (fence.go) then holds the producers
+// for good; the gateway restarts end the hold: the held requests are
+// dropped unanswered and the clients send them to the new cluster.
+
+// pauseTTL is how long a pause lasts unrenewed: long enough to outlast the
+// flip's commit and config write after the last renewal; short enough that
+// producers do not wait long on an agent that died.
+const pauseTTL = 15 * time.Second
 
 // quiesce pauses the route's producers and waits for the replication lag
-// to reach zero, for at most failover.plannedPause. On failure the
-// producers are resumed and the outcome says why.
+// to reach zero, for at most failover.plannedPause. A gateway with an admin
+// URL that cannot be paused ends it at once: its clients keep writing to
+// the old cluster, and a forced switch, which fences it, is the way on. On
+// failure the producers are resumed and the outcome says why.
 func (a *Agent) quiesce(ctx context.Context, d policy.Decision) (Outcome, bool) {
 	rs := a.node.State().Routes[d.Route]
 	if rs == nil {
 		return Outcome{Code: "failed", Message: fmt.Sprintf("route %s has no state", d.Route)}, false
 	}
+	epoch := rs.Epoch
 	fail := func(format string, args ...any) (Outcome, bool) {
 		a.resumeProducers(ctx, d.Route)
 		msg := fmt.Sprintf("planned switch of route %s from %s to %s not made: ", d.Route, d.From, d.To) + fmt.Sprintf(format, args...) +
@@ -33,30 +43,21 @@ func (a *Agent) quiesce(ctx context.Context, d policy.Decision) (Outcome, bool) 
 		return Outcome{Code: "not-caught-up", Message: msg, Route: d.Route, From: d.From, To: d.To, Leader: a.cfg.ID}, false
 	}
 	wait := a.policy.Failover.PlannedPause
-	// The pause outlives the wait by the flip's gateway restarts; if this
-	// agent dies meanwhile the gateways resume on their own.
-	ttl := min(wait+a.gatewayBudget(), proxy.MaxPause)
 	start := time.Now()
-	var unpaused []string
 	for _, gw := range a.policy.Gateways {
 		if gw.Admin == "" {
 			a.log.Warn("gateway restarted by a command cannot pause its producers: its clients write to the old cluster until it restarts",
 				"route", d.Route, "gateway", gw.Name)
-			continue
-		}
-		// A gateway that cannot be paused (it is down, say) does not
-		// hold up the switch: the flip will stop at it and report it,
-		// as it does for any gateway that does not come back.
-		if err := a.admin(gw).pause(ctx, d.Route, rs.Epoch, ttl); err != nil {
-			a.log.Warn("gateway did not pause its producers: its clients may write to the old cluster until it restarts",
-				"route", d.Route, "gateway", gw.Name, "err", err)
-			unpaused = append(unpaused, gw.Name)
 		}
 	}
-	a.log.Warn("producers paused for a planned switch", "route", d.Route, "from", d.From, "to", d.To, "for", ttl,
+	if err := a.pauseProducers(ctx, d.Route, epoch); err != nil {
+		return fail("%v", err)
+	}
+	a.log.Warn("producers paused for a planned switch", "route", d.Route, "from", d.From, "to", d.To, "for", pauseTTL,
 		"took", time.Since(start).Round(time.Millisecond))
 
 	deadline := start.Add(wait)
+	renewed := time.Now()
 	var last policy.Lag
 	var lastErr error
 	for {
@@ -64,6 +65,11 @@ func (a *Agent) quiesce(ctx context.Context, d policy.Decision) (Outcome, bool) 
 		lag, err := a.lagger.measure(mctx, d.Route, d.From, d.To)
 		cancel()
 		if err == nil && lag.Records == 0 {
+			// The flip follows at once; this renewal covers it until its
+			// fencing holds the producers for good.
+			if err := a.pauseProducers(ctx, d.Route, epoch); err != nil {
+				return fail("%v", err)
+			}
 			a.metrics.step("drain", time.Since(start))
 			a.log.Warn("replication caught up with producers paused", "route", d.Route, "to", d.To,
 				"took", time.Since(start).Round(time.Millisecond))
@@ -73,39 +79,64 @@ func (a *Agent) quiesce(ctx context.Context, d policy.Decision) (Outcome, bool) 
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
+		if time.Since(renewed) >= pauseTTL/3 {
+			if err := a.pauseProducers(ctx, d.Route, epoch); err != nil {
+				return fail("%v", err)
+			}
+			renewed = time.Now()
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	why := ""
-	if len(unpaused) > 0 {
-		why = fmt.Sprintf(" (gateways %s could not be paused: their clients may have kept writing)", strings.Join(unpaused, ", "))
-	}
 	if lastErr != nil {
-		return fail("the replication lag could not be measured within failover.plannedPause (%v)%s: %v", wait, why, lastErr)
+		return fail("the replication lag could not be measured within failover.plannedPause (%v): %v", wait, lastErr)
 	}
-	return fail("%s was still %d records behind after failover.plannedPause (%v)%s: %s", d.To, last.Records, wait, why, last.Detail)
+	return fail("%s was still %d records behind after failover.plannedPause (%v): %s", d.To, last.Records, wait, last.Detail)
 }
 
-// gatewayBudget is the time the flip may take to restart every gateway.
-func (a *Agent) gatewayBudget() time.Duration {
-	var total time.Duration
-	for _, gw := range a.policy.Gateways {
-		total += gw.Timeout
-	}
-	return total
-}
-
-// resumeProducers ends a pause at every gateway, best effort: a gateway
-// that misses it resumes when its pause expires.
-func (a *Agent) resumeProducers(ctx context.Context, route string) {
+// pauseProducers pauses, or renews the pause of, the route's producers at
+// every gateway with an admin URL, for pauseTTL. It fails naming the
+// gateways that did not pause: their clients may still be writing.
+func (a *Agent) pauseProducers(ctx context.Context, route string, epoch int32) error {
+	var failed []string
+	var errs []error
 	for _, gw := range a.policy.Gateways {
 		if gw.Admin == "" {
 			continue
 		}
-		if err := a.admin(gw).resume(ctx, route); err != nil {
-			a.log.Error("producers not resumed at a gateway; they resume when its pause expires", "route", route, "gateway", gw.Name, "err", err)
+		if err := a.admin(gw).pause(ctx, route, epoch, pauseTTL); err != nil {
+			a.log.Warn("gateway did not pause its producers", "route", route, "gateway", gw.Name, "err", err)
+			failed = append(failed, gw.Name)
+			errs = append(errs, fmt.Errorf("%s: %w", gw.Name, err))
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("gateways %s could not be paused, so their clients may keep writing to the cluster being left: %w",
+			strings.Join(failed, ", "), errors.Join(errs...))
+	}
+	return nil
+}
+
+// resumeProducers ends a pause at every gateway, best effort: a gateway
+// that misses it resumes when its pause expires. It names the route's
+// epoch as committed now: after a failed commit that is the epoch paused
+// at, and after a committed flip a gateway still on the old epoch refuses
+// it and stays held, as the flip's fencing wants.
+func (a *Agent) resumeProducers(ctx context.Context, route string) {
+	rs := a.node.State().Routes[route]
+	if rs == nil {
+		return
+	}
+	epoch := rs.Epoch
+	for _, gw := range a.policy.Gateways {
+		if gw.Admin == "" {
+			continue
+		}
+		if err := a.admin(gw).resume(ctx, route, epoch); err != nil {
+			a.log.Error("producers not resumed at a gateway: they resume when its pause expires, unless it is on an older epoch than the route's, when they stay held until it is switched",
+				"route", route, "gateway", gw.Name, "epoch", epoch, "err", err)
 		}
 	}
 }
@@ -119,10 +150,10 @@ func (c adminClient) pause(ctx context.Context, route string, epoch int32, ttl t
 	return c.call(ctx, http.MethodPost, "/pause", proxy.PauseRequest{Route: route, Epoch: epoch, TTL: ttl.String()}, &st)
 }
 
-// resume releases the route's held Produce requests.
-func (c adminClient) resume(ctx context.Context, route string) error {
+// resume releases the route's Produce requests held by a pause at epoch.
+func (c adminClient) resume(ctx context.Context, route string, epoch int32) error {
 	ctx, cancel := context.WithTimeout(ctx, c.gw.Timeout)
 	defer cancel()
 	var st proxy.StatusResponse
-	return c.call(ctx, http.MethodPost, "/resume", proxy.PauseRequest{Route: route}, &st)
+	return c.call(ctx, http.MethodPost, "/resume", proxy.PauseRequest{Route: route, Epoch: epoch}, &st)
 }

@@ -91,3 +91,33 @@ func records(t *testing.T, c *kfake.Cluster) int64 {
 	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
 	return n
 }
+
+// TestPlannedPauseRenewed: while the leader waits for replication it renews
+// the pause, so that it never ends on its own under a live leader, however
+// long failover.plannedPause is.
+func TestPlannedPauseRenewed(t *testing.T) {
+	h := newHarness(t, policyOpts{plannedPause: 8 * time.Second})
+	produceTo(t, h.clusters[0], 20)
+	h.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leader := h.leader(ctx)
+	waitFor(t, ctx, "the leader measured a lag of 20, and a quorum sees both clusters healthy", func() bool {
+		st := h.status(leader)
+		l := st.Lag[route]
+		return l.Known && l.Records == 20 && st.Domain[primary].Healthy && st.Domain[standby].Healthy
+	})
+	answered := make(chan agent.Outcome, 1)
+	go func() { answered <- h.failover(ctx, leader, agent.FailoverRequest{}) }()
+	var first time.Time
+	waitFor(t, ctx, "the pause renewed", func() bool {
+		until := h.gw.Status()[0].ProducePausedUntil
+		if until != nil && first.IsZero() {
+			first = *until
+		}
+		return until != nil && until.After(first)
+	})
+	if o := <-answered; o.OK || o.Code != "not-caught-up" {
+		t.Fatalf("a planned failover with replication stuck answered %+v; want not-caught-up", o)
+	}
+}

@@ -276,14 +276,18 @@ func (e *drillEnv) leaderDies(t *testing.T) {
 }
 
 // gatewayFails: gw-2's admin endpoint is dead while its clients still
-// write through it. A planned failover cannot pause gw-2's producers, so
-// replication never catches up: it is refused, naming gw-2, and nothing
-// moves. Forced, the runbook stops at gw-2 with gw-1 already on cluster 2:
-// the two gateways serve different clusters, and the agents' status and
-// logs must say so. Once gw-2's admin is back, a failover to the route's
-// domain finishes the flip.
+// write through it. A planned failover cannot pause gw-2's producers: it is
+// refused at once, naming gw-2, and nothing moves. Forced, the leader
+// cannot fence gw-2 with POST /fence, so it waits until gw-2's route lease
+// has lapsed (it renews only the new epoch after the commit, which gw-2
+// never hears of): gw-2 then holds its producers, unanswered. Only then is
+// gw-1 switched; the runbook stops at gw-2, and the agents' status and logs
+// say so. No record acknowledged by cluster 1 is written after cluster 2
+// took writes, so nothing acknowledged is lost. Once gw-2's admin is back,
+// a failover to the route's domain finishes the flip, and gw-2's clients
+// send what it held to cluster 2.
 func (e *drillEnv) gatewayFails(t *testing.T) {
-	d := e.newDrill(t, "gateway-fails", "planned refused naming gw-2; forced: runbook stops at gw-2, status and logs report the split, then it is finished", drillSetup{proxyAdmin: true})
+	d := e.newDrill(t, "gateway-fails", "lost_acked=0; planned refused naming gw-2; forced: gw-2 fenced by its lapsed lease, runbook stops at gw-2, status and logs report it, then it is finished", drillSetup{proxyAdmin: true})
 	d.steady("gf-", true)
 	d.admin[1].kill()
 	fault := time.Now()
@@ -335,8 +339,17 @@ func (e *drillEnv) gatewayFails(t *testing.T) {
 	if errGw1 != nil || errGw2 != nil {
 		t.Errorf("gateways are not where the status says: %v", errorsJoin(errGw1, errGw2))
 	}
-	// The two gateways now serve different clusters; clients of each
-	// carry on, on their own side.
+	var leaseLines []string
+	for _, a := range d.agents.List {
+		leaseLines = append(leaseLines, a.LogLines("route leases lapsed", "gw-2")...)
+	}
+	fenced := d.gw2.LogLines("route fenced")
+	lapsed := d.gw2.LogLines("route lease lapsed")
+	d.note("how gw-2 was fenced: the leader waited for its lease to lapse (%q); gw-2 logged its lease lapsed %d times, being fenced %d times",
+		lastLine(strings.Join(leaseLines, "\n")), len(lapsed), len(fenced))
+	d.target(len(leaseLines) > 0, "gateway-fails/fenced", "no agent logged waiting out gw-2's lease before switching gw-1")
+	// gw-1 serves cluster 2; gw-2 is on cluster 1 but holds its clients'
+	// writes.
 	time.Sleep(10 * time.Second)
 	// gw-2's admin endpoint comes back: can an operator finish the flip?
 	if err := d.admin[1].revive(); err != nil {
@@ -349,7 +362,8 @@ func (e *drillEnv) gatewayFails(t *testing.T) {
 	// The leader's own retry (every 30 s) may get there first; then the
 	// request finds nothing left to do. Either way gw-2 must follow.
 	d.target(healed, "gateway-fails/resume", "with gw-2's admin back, turnout failover --to %s did not finish the flip (%v): %s", domain2, rerr, retry)
-	d.finish(fault, e.c1)
+	f := d.finish(fault, e.c1)
+	d.lossTarget(0, "gateway-fails/lost", f, switchedAt(r), "%d acknowledged records lost with gw-2 unreachable during the switch (%v)", d.res.lost, f.missingBy)
 }
 
 // unplanned: cluster 1 is killed (SIGKILL) under load. With the shipped

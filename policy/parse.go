@@ -41,6 +41,7 @@ func parse(d *yamlstrict.Decoder) *Policy {
 		Health:      Health{FailuresToBreach: DefaultFailuresToBreach, MinBrokers: DefaultMinBrokers},
 		Failover:    Failover{Automatic: true, MaxLagRecords: DefaultMaxLagRecords, Cooldown: DefaultCooldown, MaxLagAge: DefaultMaxLagAge, PlannedPause: DefaultPlannedPause},
 		Replication: Replication{Mode: ModeMirrorMaker2},
+		Fencing:     Fencing{Lease: DefaultLease},
 		File:        d.File(),
 	}
 	d.Decode(root, p, "")
@@ -57,6 +58,7 @@ func parse(d *yamlstrict.Decoder) *Policy {
 	v.maxLagAge(p)
 	v.replication(&p.Replication)
 	v.gateways(p.Gateways)
+	v.fencing(&p.Fencing)
 	return p
 }
 
@@ -122,6 +124,12 @@ func (v validator) maxLagAge(p *Policy) {
 	if breach := p.BreachTime(); p.Failover.MaxLagAge > 0 && p.Failover.MaxLagAge <= breach {
 		v.Errorf("failover.maxLagAge", "%s is no longer than a breach can take to detect (%s: health.failuresToBreach × (probe.interval + probe.timeout)), so the lag would always be too old to fail over on",
 			p.Failover.MaxLagAge, breach)
+	}
+}
+
+func (v validator) fencing(f *Fencing) {
+	if f.Lease != 0 && (f.Lease < MinLease || f.Lease > MaxLease) {
+		v.Errorf("fencing.lease", "must be 0s (no fencing) or from %s to %s, got %s", MinLease, MaxLease, f.Lease)
 	}
 }
 

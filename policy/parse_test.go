@@ -87,7 +87,7 @@ func TestParseErrors(t *testing.T) {
 		want     string
 	}{
 		{"unknown top key", "", "signalfile: x\n", 23,
-			`policy.yaml:23: unknown key "signalfile" (allowed: routes, probe, health, failover, replication, gateways, gatewayConfig, signalFile)`},
+			`policy.yaml:23: unknown key "signalfile" (allowed: routes, probe, health, failover, replication, gateways, fencing, gatewayConfig, signalFile)`},
 		{"unknown probe key", "  timeout: 2s", "  timout: 2s", 7, `probe: unknown key "timout" (allowed: interval, timeout, canaryTopic)`},
 		{"unknown route key", "    standby: kafka2-domain", "    secondary: kafka2-domain", 4,
 			`routes[0]: unknown key "secondary" (allowed: name, primary, standby)`},
@@ -111,6 +111,8 @@ func TestParseErrors(t *testing.T) {
 		{"zero lag age", "  cooldown: 10m", "  cooldown: 10m\n  maxLagAge: 0s", 15, "failover.maxLagAge: must be more than 0, got 0s"},
 		{"lag age within a breach", "  cooldown: 10m", "  cooldown: 10m\n  maxLagAge: 9s", 15,
 			"failover.maxLagAge: 9s is no longer than a breach can take to detect (9s: health.failuresToBreach × (probe.interval + probe.timeout))"},
+		{"lease too short", "  cooldown: 10m\n", "  cooldown: 10m\nfencing: {lease: 500ms}\n", 15, "fencing.lease: must be 0s (no fencing) or from 1s to 1m0s, got 500ms"},
+		{"lease too long", "  cooldown: 10m\n", "  cooldown: 10m\nfencing:\n  lease: 2m\n", 16, "fencing.lease: must be 0s (no fencing) or from 1s to 1m0s, got 2m0s"},
 		{"unknown mode", "  mode: mirrormaker2", "  mode: mm2", 16, `replication.mode: unknown mode "mm2"; use mirrormaker2, offsets (offset-preserving links) or none`},
 		{"no topics", "  topics: [orders]", "  topics: []", 17, "replication.topics: at least one topic is required to measure mirrormaker2 lag"},
 		{"topics missing", "  topics: [orders]\n", "", 15, "replication.topics: at least one topic is required"},
@@ -211,6 +213,7 @@ func TestLoadDesignSample(t *testing.T) {
 		Failover:      Failover{Automatic: true, MaxLagRecords: 10000, Cooldown: 10 * time.Minute, MaxLagAge: time.Minute, PlannedPause: 15 * time.Second},
 		Replication:   Replication{Mode: ModeMirrorMaker2, Topics: []string{"orders"}, Patterns: p.Replication.Patterns},
 		Gateways:      []Gateway{{Name: "gw-1", Admin: "http://127.0.0.1:9190", Timeout: 30 * time.Second, Line: 19}},
+		Fencing:       Fencing{Lease: 10 * time.Second},
 		GatewayConfig: "/etc/turnout/gateway.yaml",
 		SignalFile:    "/var/lib/turnout/signal",
 		File:          "testdata/design.yaml",
@@ -242,14 +245,15 @@ gateways: [{name: g, restartCommand: [systemctl, restart, gw]}]
 				p.Health == Health{FailuresToBreach: 3, MinBrokers: 1} &&
 				p.Failover == Failover{Automatic: true, MaxLagRecords: 10000, Cooldown: 10 * time.Minute, MaxLagAge: time.Minute, PlannedPause: 15 * time.Second} &&
 				p.Replication.Mode == ModeMirrorMaker2 && p.Gateways[0].Timeout == 30*time.Second &&
-				p.GatewayConfig == "" && p.SignalFile == ""
+				p.GatewayConfig == "" && p.SignalFile == "" && p.Fencing.Lease == 10*time.Second
 		}},
 		{"explicit zeros", `routes: [{name: r, primary: a, standby: b}]
 failover: {automatic: false, maxLagRecords: 0, cooldown: 0s, plannedPause: 0s}
 replication: {mode: none}
 gateways: [{name: g, admin: "https://gw:9190", timeout: 1m}]
+fencing: {lease: 0s}
 `, func(p *Policy) bool {
-			return p.Failover == Failover{MaxLagAge: time.Minute} && p.Replication.Mode == ModeNone && p.Gateways[0].Timeout == time.Minute
+			return p.Failover == Failover{MaxLagAge: time.Minute} && p.Replication.Mode == ModeNone && p.Gateways[0].Timeout == time.Minute && p.Fencing.Lease == 0
 		}},
 		{"null keeps the default", `routes: [{name: r, primary: a, standby: b}]
 failover:

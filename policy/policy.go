@@ -20,6 +20,7 @@ type Policy struct {
 	Failover      Failover    `yaml:"failover"`
 	Replication   Replication `yaml:"replication"`
 	Gateways      []Gateway   `yaml:"gateways"` // restarted in this order
+	Fencing       Fencing     `yaml:"fencing"`
 	GatewayConfig string      `yaml:"gatewayConfig"`
 	SignalFile    string      `yaml:"signalFile"`
 
@@ -75,6 +76,19 @@ type Failover struct {
 	// record; 0 switches within MaxLagRecords without pausing, and can
 	// leave the records not yet replicated behind.
 	PlannedPause time.Duration `yaml:"plannedPause"`
+}
+
+// Fencing is how the agents keep a gateway they cannot reach from taking
+// writes for a cluster they switched away from. The leader leases each
+// route to every gateway with an admin URL for Lease, renewed every third
+// of it, and only for the epoch committed; a gateway whose lease lapsed
+// holds the route's Produce requests. Before any gateway serves a route's
+// new cluster, every other one has either confirmed it holds the route or
+// had its lease lapse. 0 turns fencing off: a gateway that cannot be
+// reached during a switch then keeps sending its clients' writes to the
+// old cluster, and what it acknowledges there is lost.
+type Fencing struct {
+	Lease time.Duration `yaml:"lease"`
 }
 
 // Replication modes: how the agents measure how far the standby is behind.
@@ -141,6 +155,14 @@ const (
 	// (proxy.MaxPause): producers must not wait beyond their timeouts.
 	MaxPlannedPause       = time.Minute
 	DefaultGatewayTimeout = 30 * time.Second
+	// DefaultLease is what a forced switch with a gateway unreachable
+	// waits, at most, before the others serve the new cluster.
+	DefaultLease = 10 * time.Second
+	// MinLease and MaxLease bound a route lease: renewed every third of
+	// it, over HTTP, a shorter one would lapse on a slow renewal; a
+	// gateway refuses a longer one (proxy.MaxLease).
+	MinLease = time.Second
+	MaxLease = time.Minute
 )
 
 // Load reads and parses the policy file at path.

@@ -27,13 +27,23 @@ type RouteSwitch struct {
 }
 
 // PauseRequest is the body of POST /pause and POST /resume (which reads
-// only the route).
+// no ttl).
 type PauseRequest struct {
 	Route string `json:"route"`
-	// Epoch is the route's epoch the pause is meant for.
+	// Epoch is the route's epoch the pause (or resume) is meant for.
 	Epoch int32 `json:"epoch"`
 	// TTL is a Go duration, at most MaxPause.
-	TTL string `json:"ttl"`
+	TTL string `json:"ttl,omitempty"`
+}
+
+// LeaseRequest is the body of POST /lease and POST /fence (which reads
+// the route and epoch only).
+type LeaseRequest struct {
+	Route  string `json:"route"`
+	Domain string `json:"domain,omitempty"`
+	Epoch  int32  `json:"epoch"`
+	// TTL is a Go duration, at most MaxLease.
+	TTL string `json:"ttl,omitempty"`
 }
 
 // StatusResponse is the body of GET /status and POST /restart.
@@ -50,7 +60,11 @@ type StatusResponse struct {
 //	POST /restart  switch the routes in the body (if any), then re-read
 //	               the configuration and serve it
 //	POST /pause    hold a route's Produce requests for a planned switch
-//	POST /resume   release them
+//	POST /resume   release them (at the epoch the pause was for)
+//	POST /lease    let a route's Produce requests be forwarded for a ttl
+//	               (once granted, they are held whenever no lease is live)
+//	POST /fence    the agents committed an epoch: hold the route's Produce
+//	               requests until the route is switched to it
 func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +81,11 @@ func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 		var req RestartRequest
 		if decodeBody(w, r, g, &req) {
 			// On an error the old configuration is still being served.
-			reply(w, g, g.Switch(r.Context(), req.Routes))
+			err := g.Switch(r.Context(), req.Routes)
+			if err == nil {
+				g.renewSwitched(req.Routes)
+			}
+			reply(w, g, err)
 		}
 	})
 	mux.HandleFunc("POST /pause", func(w http.ResponseWriter, r *http.Request) {
@@ -75,23 +93,54 @@ func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 		if !decodeBody(w, r, g, &req) {
 			return
 		}
-		ttl, err := time.ParseDuration(req.TTL)
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, StatusResponse{Routes: g.Status(), Error: fmt.Sprintf("ttl %q: %v", req.TTL, err)})
-			return
+		if ttl, ok := parseTTL(w, g, req.TTL); ok {
+			reply(w, g, g.PauseProduce(r.Context(), req.Route, req.Epoch, ttl))
 		}
-		reply(w, g, g.PauseProduce(r.Context(), req.Route, req.Epoch, ttl))
 	})
 	mux.HandleFunc("POST /resume", func(w http.ResponseWriter, r *http.Request) {
 		var req PauseRequest
 		if decodeBody(w, r, g, &req) {
-			reply(w, g, g.ResumeProduce(req.Route))
+			reply(w, g, g.ResumeProduce(req.Route, req.Epoch))
+		}
+	})
+	mux.HandleFunc("POST /lease", func(w http.ResponseWriter, r *http.Request) {
+		var req LeaseRequest
+		if !decodeBody(w, r, g, &req) {
+			return
+		}
+		if ttl, ok := parseTTL(w, g, req.TTL); ok {
+			reply(w, g, g.GrantLease(r.Context(), req.Route, req.Domain, req.Epoch, ttl))
+		}
+	})
+	mux.HandleFunc("POST /fence", func(w http.ResponseWriter, r *http.Request) {
+		var req LeaseRequest
+		if decodeBody(w, r, g, &req) {
+			reply(w, g, g.FenceRoute(req.Route, req.Epoch))
 		}
 	})
 	if metrics {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	}
 	return mux
+}
+
+func parseTTL(w http.ResponseWriter, g *Gateway, s string) (time.Duration, bool) {
+	ttl, err := time.ParseDuration(s)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, StatusResponse{Routes: g.Status(), Error: fmt.Sprintf("ttl %q: %v", s, err)})
+		return 0, false
+	}
+	return ttl, true
+}
+
+// renewSwitched carries the routes' leases over to the epochs the agents
+// just switched them to.
+func (g *Gateway) renewSwitched(routes []RouteSwitch) {
+	for _, sw := range routes {
+		if _, r, err := g.servedRoute(sw.Name); err == nil && r.Epoch == sw.Epoch && r.Domain == sw.Domain {
+			r.fence.renewAt(sw.Epoch)
+		}
+	}
 }
 
 // decodeBody reads an optional JSON body into v, answering 400 when it is
@@ -119,7 +168,7 @@ func reply(w http.ResponseWriter, g *Gateway, err error) {
 		code = http.StatusConflict
 	case errors.Is(err, ErrInvalidConfig):
 		code = http.StatusUnprocessableEntity
-	case errors.Is(err, ErrUnknownRoute), errors.Is(err, errBadPause):
+	case errors.Is(err, ErrUnknownRoute), errors.Is(err, errBadPause), errors.Is(err, errBadLease):
 		code = http.StatusBadRequest
 	}
 	writeJSON(w, code, StatusResponse{Routes: g.Status(), Error: err.Error()})

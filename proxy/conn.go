@@ -330,11 +330,11 @@ func (s *session) request(frame []byte) (bool, error) {
 	return true, nil
 }
 
-// waitProduce holds a Produce while the route is paused; it reports false
-// when the session is drained meanwhile, and the request is dropped
-// unanswered for the client to send again on its next connection.
+// waitProduce holds a Produce while the route is paused or fenced; it
+// reports false when the session is drained meanwhile, and the request is
+// dropped unanswered for the client to send again on its next connection.
 func (s *session) waitProduce() bool {
-	released := s.route.pause.held()
+	released := s.route.produceHold()
 	if released == nil {
 		return true
 	}
@@ -343,12 +343,15 @@ func (s *session) waitProduce() bool {
 		return false
 	}
 	s.route.metrics.produceHeld.Inc()
-	select {
-	case <-released:
-		return true
-	case <-s.draining:
-		return false
+	for released != nil {
+		select {
+		case <-released:
+		case <-s.draining:
+			return false
+		}
+		released = s.route.produceHold()
 	}
+	return true
 }
 
 // answer sends the gateway's own response to a request. Responses go out in

@@ -602,6 +602,9 @@ type RouteStatus struct {
 	// ProducePausedUntil is set while Produce requests are held for a
 	// planned switch.
 	ProducePausedUntil *time.Time `json:"producePausedUntil,omitempty"`
+	// Lease is the route's fencing state, once the agents granted a lease
+	// or fenced it.
+	Lease *LeaseStatus `json:"lease,omitempty"`
 }
 
 // Status reports what each route serves.
@@ -629,6 +632,7 @@ func (g *Gateway) Status() []RouteStatus {
 		if until := r.pause.pausedUntil(); !until.IsZero() {
 			st.ProducePausedUntil = &until
 		}
+		st.Lease = r.fence.status(r.Epoch)
 		out = append(out, st)
 	}
 	return out

@@ -27,6 +27,7 @@ type Metrics struct {
 	configEpoch     *prometheus.GaugeVec
 	pauses          *prometheus.CounterVec
 	produceHeld     *prometheus.CounterVec
+	leaseLapses     *prometheus.CounterVec
 	clusterLogins   *prometheus.CounterVec
 
 	mu     sync.Mutex
@@ -81,7 +82,10 @@ func NewMetrics() *Metrics {
 		Name: "turnout_gateway_produce_pauses_total", Help: "Produce pauses for planned switches, by route.",
 	}, []string{"route"})
 	m.produceHeld = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "turnout_gateway_produce_held_total", Help: "Produce requests held by a pause, by route.",
+		Name: "turnout_gateway_produce_held_total", Help: "Produce requests held by a pause, a lapsed route lease or a fence, by route.",
+	}, []string{"route"})
+	m.leaseLapses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_lease_lapses_total", Help: "Route leases that lapsed unrenewed (the route's Produce requests are then held), by route.",
 	}, []string{"route"})
 	m.clusterLogins = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "turnout_gateway_cluster_logins_total",
@@ -89,7 +93,7 @@ func NewMetrics() *Metrics {
 	}, []string{"route", "kind", "outcome"})
 	for _, c := range []prometheus.Collector{m.connections, m.connectionsOpen, m.requests, m.latency, m.bytesIn,
 		m.bytesOut, m.dialErrors, m.frameErrors, m.unmapped, m.unknownTopicIDs, m.restarts, m.configEpoch,
-		m.pauses, m.produceHeld, m.clusterLogins} {
+		m.pauses, m.produceHeld, m.leaseLapses, m.clusterLogins} {
 		f(c)
 	}
 	return m
@@ -108,6 +112,7 @@ type routeMetrics struct {
 	unknownTopicIDs prometheus.Counter
 	pauses          prometheus.Counter
 	produceHeld     prometheus.Counter
+	leaseLapses     prometheus.Counter
 
 	mu       sync.Mutex
 	requests map[int16]prometheus.Counter
@@ -134,6 +139,7 @@ func (m *Metrics) route(name string) *routeMetrics {
 		unknownTopicIDs: m.unknownTopicIDs.WithLabelValues(name),
 		pauses:          m.pauses.WithLabelValues(name),
 		produceHeld:     m.produceHeld.WithLabelValues(name),
+		leaseLapses:     m.leaseLapses.WithLabelValues(name),
 		requests:        map[int16]prometheus.Counter{},
 		latency:         map[int16]prometheus.Observer{},
 		route:           name,

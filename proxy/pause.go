@@ -12,8 +12,15 @@ import (
 	"github.com/turnout/turnout/proxy/config"
 )
 
-// MaxPause bounds a produce pause. The agent that asked for it renews or
-// ends it; if that agent dies, producers resume on their own by then.
+// MaxPause bounds a produce pause. The agents' leader renews it while it
+// waits for replication and flips; if it dies, the pause ends on its own by
+// then. An ended pause hands the held requests to the route's fence
+// (lease.go): on a gateway the agents lease the route to, they go on only
+// under a live lease for the epoch served and while no newer epoch is
+// known, so a pause that ends while a switch is under way does not send
+// them to the old cluster. What bounds the hold is then the lease: any
+// leader renews it within a third of its ttl; with no agent alive the
+// producers stay held, as fencing must.
 const MaxPause = time.Minute
 
 var errBadPause = errors.New("pause length out of range")
@@ -148,12 +155,17 @@ func (rs *routeServer) settle(ctx context.Context, r *Route, deadline time.Time)
 	}
 }
 
-// ResumeProduce ends a pause; the held requests go on to the cluster the
-// route still serves.
-func (g *Gateway) ResumeProduce(name string) error {
+// ResumeProduce ends a pause at the route's epoch; the held requests go on
+// to the cluster the route still serves, unless the route is fenced. A
+// resume for another epoch, from an agent that no longer leads, say, is
+// refused with config.ErrStaleEpoch.
+func (g *Gateway) ResumeProduce(name string, epoch int32) error {
 	_, r, err := g.servedRoute(name)
 	if err != nil {
 		return err
+	}
+	if r.Epoch != epoch {
+		return fmt.Errorf("route %s serves epoch %d; a resume for epoch %d is not for it: %w", name, r.Epoch, epoch, config.ErrStaleEpoch)
 	}
 	if r.pause.stop() {
 		g.log.Warn("producers resumed", "route", name, "epoch", r.Epoch)

@@ -43,6 +43,9 @@ type Route struct {
 	// pause holds Produce requests while the agents prepare a planned
 	// switch away from this route's cluster.
 	pause producePause
+	// fence is shared by the Routes that serve this route one after
+	// another: what the agents said about its epochs (lease.go).
+	fence *routeFence
 
 	plan      config.PortPlan
 	host      string   // advertised to clients
@@ -108,6 +111,11 @@ func newRoute(g *config.Gateway, rc *config.Route, prev *Route, sw *swapAuth, lo
 		mapped:            map[producerKey]*mappedProducer{},
 	}
 	r.swap.Store(sw)
+	if prev != nil {
+		r.fence = prev.fence
+	} else {
+		r.fence = newRouteFence(m, log.With("route", rc.Name), g.Admin.RequireLease)
+	}
 	if prev != nil && prev.Domain != d.Name {
 		prev.pmu.Lock()
 		for id := range prev.issued {

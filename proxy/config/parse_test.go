@@ -338,15 +338,15 @@ func TestParseDefaults(t *testing.T) {
 	if r.BrokerIdentificationStrategy.Type != "port" || r.Security.Auth != "passthrough" || r.Epoch != 0 || r.ListenHost() != "" || r.Line != 17 || r.StreamingDomain.Line != 19 {
 		t.Errorf("route = %+v", r)
 	}
-	if g.MaxFrameBytes() != 104857600 || g.DrainTimeout() != 5*time.Second || g.AdminAddr() != "127.0.0.1:9190" || !g.MetricsEnabled() {
-		t.Errorf("max frame %d, drain %v, admin %q, metrics %v", g.MaxFrameBytes(), g.DrainTimeout(), g.AdminAddr(), g.MetricsEnabled())
+	if g.MaxFrameBytes() != 104857600 || g.DrainTimeout() != 5*time.Second || g.AdminAddr() != "127.0.0.1:9190" || !g.MetricsEnabled() || g.Admin.RequireLease {
+		t.Errorf("max frame %d, drain %v, admin %q, metrics %v, require lease %v", g.MaxFrameBytes(), g.DrainTimeout(), g.AdminAddr(), g.MetricsEnabled(), g.Admin.RequireLease)
 	}
 
-	g, err = Parse("gw.yaml", []byte(base+"      bind: 10.0.0.1\n  admin:\n    bindAddress: 0.0.0.0\n    tokenFile: /etc/turnout/admin-token\n    port: 9999\n    endpoints:\n      metrics: false\n  limits:\n    maxFrameBytes: 1048576\n    drainTimeout: 1m\n"))
+	g, err = Parse("gw.yaml", []byte(base+"      bind: 10.0.0.1\n  admin:\n    bindAddress: 0.0.0.0\n    tokenFile: /etc/turnout/admin-token\n    port: 9999\n    requireLease: true\n    endpoints:\n      metrics: false\n  limits:\n    maxFrameBytes: 1048576\n    drainTimeout: 1m\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Routes[0].ListenHost() != "10.0.0.1" || g.MaxFrameBytes() != 1<<20 || g.DrainTimeout() != time.Minute || g.AdminAddr() != "0.0.0.0:9999" || g.MetricsEnabled() {
+	if g.Routes[0].ListenHost() != "10.0.0.1" || g.MaxFrameBytes() != 1<<20 || g.DrainTimeout() != time.Minute || g.AdminAddr() != "0.0.0.0:9999" || g.MetricsEnabled() || !g.Admin.RequireLease {
 		t.Errorf("bind %q, max frame %d, drain %v, admin %q, metrics %v", g.Routes[0].ListenHost(), g.MaxFrameBytes(), g.DrainTimeout(), g.AdminAddr(), g.MetricsEnabled())
 	}
 }

@@ -267,6 +267,12 @@ type Admin struct {
 		CertFile string `yaml:"certFile"`
 		KeyFile  string `yaml:"keyFile"`
 	} `yaml:"tls"`
+	// RequireLease is a Turnout extension: every route holds its Produce
+	// requests from start until the agents grant it a lease (POST /lease).
+	// Without it a gateway enforces leases once granted one, so a gateway
+	// started from a file the agents have since switched away from
+	// forwards to the old cluster until the first renewal fences it.
+	RequireLease bool `yaml:"requireLease"`
 }
 
 // Limits bounds what one client connection can make the gateway hold.

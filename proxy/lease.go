@@ -1,0 +1,239 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/turnout/turnout/proxy/config"
+)
+
+// MaxLease bounds a route lease's ttl.
+const MaxLease = time.Minute
+
+var errBadLease = errors.New("lease length out of range")
+
+// Fencing: when the agents switch a route, a gateway they cannot reach
+// would keep forwarding its producers to the old cluster, and every record
+// it has acknowledged there after the new cluster took writes is lost. So
+// the gateway forwards a route's Produce requests only while the agents
+// vouch for the epoch it serves:
+//
+//   - once it has been granted a route lease (POST /lease), it holds the
+//     route's Produce requests whenever no lease for the epoch it serves is
+//     live. The agents' leader renews leases every third of their ttl and
+//     only for the epoch committed in Raft; after it commits a flip it
+//     renews only the new epoch, which a gateway still on the old one
+//     refuses, so an unreachable gateway's lease lapses within a ttl and
+//     the leader, having waited that long, may switch the others;
+//   - whatever the lease, once it learns of a newer committed epoch (POST
+//     /fence, or a lease for a newer epoch) it never forwards the route's
+//     Produce requests again until it is switched.
+//
+// Held requests are never answered: a switch drains their connections and
+// the clients send them again, unacknowledged, to the new cluster; a
+// renewal lets them go on. Leases are opt-in (once granted, or from start
+// with admin.requireLease), so a gateway run without agents is never held.
+
+// routeFence is what the agents have told this gateway about one route's
+// epochs. It outlives the Routes a switch replaces: a Route rebuilt at an
+// old epoch is still held.
+type routeFence struct {
+	state   atomic.Pointer[fenceState] // nil until the agents first spoke
+	metrics *routeMetrics
+	log     *slog.Logger
+
+	mu    sync.Mutex // orders updates
+	timer *time.Timer
+}
+
+// fenceState is immutable; an update replaces it and closes changed, which
+// wakes the Produce requests waiting on it to look again.
+type fenceState struct {
+	committed  int32 // newest epoch the agents committed, as far as known
+	leased     bool  // a lease was ever granted: forward only under one
+	leaseEpoch int32
+	ttl        time.Duration
+	until      time.Time // the lease lapses then
+	live       bool
+	changed    chan struct{}
+}
+
+// newRouteFence starts a route's fence; with requireLease the route holds
+// its producers until the agents first grant it a lease.
+func newRouteFence(m *routeMetrics, log *slog.Logger, requireLease bool) *routeFence {
+	f := &routeFence{metrics: m, log: log}
+	if requireLease {
+		f.update(func(st *fenceState) { st.leased = true })
+	}
+	return f
+}
+
+// hold returns what a Produce on a Route at epoch must wait on, or nil when
+// it may go on.
+func (f *routeFence) hold(epoch int32) <-chan struct{} {
+	st := f.state.Load()
+	if st == nil || !st.holds(epoch) {
+		return nil
+	}
+	return st.changed
+}
+
+func (st *fenceState) holds(epoch int32) bool {
+	return epoch < st.committed || st.leased && !(st.live && st.leaseEpoch == epoch)
+}
+
+// update applies change to a copy of the state and publishes it.
+func (f *routeFence) update(change func(*fenceState)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.updateLocked(change)
+}
+
+func (f *routeFence) updateLocked(change func(*fenceState)) {
+	old := f.state.Load()
+	next := fenceState{committed: -1}
+	if old != nil {
+		next = *old
+	}
+	change(&next)
+	next.changed = make(chan struct{})
+	f.state.Store(&next)
+	if old != nil {
+		close(old.changed)
+	}
+}
+
+// commit records that the agents committed epoch.
+func (f *routeFence) commit(epoch int32) {
+	f.update(func(st *fenceState) { st.committed = max(st.committed, epoch) })
+}
+
+// grant makes a lease for epoch live for ttl from now.
+func (f *routeFence) grant(epoch int32, ttl time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	until := time.Now().Add(ttl)
+	f.updateLocked(func(st *fenceState) {
+		st.committed = max(st.committed, epoch)
+		st.leased, st.leaseEpoch, st.ttl, st.until, st.live = true, epoch, ttl, until, true
+	})
+	if f.timer != nil {
+		f.timer.Stop()
+	}
+	f.timer = time.AfterFunc(ttl, f.lapse)
+}
+
+// lapse ends a lease whose time is up; a timer that lost the race with a
+// renewal finds the lease's end moved and does nothing.
+func (f *routeFence) lapse() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.state.Load()
+	if st == nil || !st.live || time.Now().Before(st.until) {
+		return
+	}
+	f.updateLocked(func(st *fenceState) { st.live = false })
+	f.metrics.leaseLapses.Inc()
+	f.log.Warn("route lease lapsed: producers held until the agents renew it or switch the route", "lease_epoch", st.leaseEpoch)
+}
+
+// renewAt carries a lease over to the epoch a switch by the agents moved the
+// route to: the switch itself says the agents committed that epoch, and the
+// route's producers need not wait for the next renewal.
+func (f *routeFence) renewAt(epoch int32) {
+	if st := f.state.Load(); st != nil && st.ttl > 0 && epoch >= st.committed {
+		f.grant(epoch, st.ttl)
+	}
+}
+
+// LeaseStatus is a route's fencing state as the admin API reports it.
+type LeaseStatus struct {
+	// Epoch is the epoch of the last lease granted; Until when it lapses.
+	Epoch int32     `json:"epoch"`
+	Until time.Time `json:"until"`
+	Live  bool      `json:"live"`
+	// CommittedEpoch is the newest epoch the agents said they committed.
+	CommittedEpoch int32 `json:"committedEpoch"`
+	// ProduceHeld: the route's Produce requests are held for want of a
+	// live lease at the epoch served, or because a newer one is committed.
+	ProduceHeld bool `json:"produceHeld"`
+}
+
+func (f *routeFence) status(epoch int32) *LeaseStatus {
+	st := f.state.Load()
+	if st == nil {
+		return nil
+	}
+	ls := &LeaseStatus{CommittedEpoch: st.committed, ProduceHeld: st.holds(epoch)}
+	if st.leased {
+		ls.Epoch, ls.Until, ls.Live = st.leaseEpoch, st.until, st.live
+	}
+	return ls
+}
+
+// produceHold returns what a Produce on r must wait on: a pause, then the
+// fence. nil means it may be forwarded.
+func (r *Route) produceHold() <-chan struct{} {
+	if c := r.pause.held(); c != nil {
+		return c
+	}
+	return r.fence.hold(r.Epoch)
+}
+
+// GrantLease lets the route's Produce requests be forwarded for ttl from
+// now, if the route serves domain at epoch. A lease for a newer epoch is
+// refused and fences the route: the agents have switched it, and its
+// producers are held until this gateway is switched too. Both refusals
+// wrap config.ErrStaleEpoch.
+func (g *Gateway) GrantLease(ctx context.Context, name, domain string, epoch int32, ttl time.Duration) error {
+	if ttl <= 0 || ttl > MaxLease {
+		return fmt.Errorf("%w: %v; want more than 0 and at most %v", errBadLease, ttl, MaxLease)
+	}
+	_, r, err := g.servedRoute(name)
+	if err != nil {
+		return err
+	}
+	if epoch > r.Epoch {
+		g.fence(r, epoch)
+		return fmt.Errorf("route %s serves epoch %d, and the agents committed epoch %d: its producers are held until it is switched: %w",
+			name, r.Epoch, epoch, config.ErrStaleEpoch)
+	}
+	if epoch < r.Epoch || domain != r.Domain {
+		return fmt.Errorf("route %s serves %s at epoch %d, not %s at epoch %d: %w", name, r.Domain, r.Epoch, domain, epoch, config.ErrStaleEpoch)
+	}
+	// A renewal that reaches the gateway after the agent gave up on it
+	// would outlive the lease the agent counts on.
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("lease for route %s not granted: the request was abandoned: %w", name, err)
+	}
+	if st := r.fence.state.Load(); st == nil || !st.live {
+		g.log.Info("route lease granted: producers forward", "route", name, "epoch", epoch, "ttl", ttl)
+	}
+	r.fence.grant(epoch, ttl)
+	return nil
+}
+
+// FenceRoute records that the agents committed epoch for the route: if the
+// route serves an older one, its Produce requests are held from now until
+// it is switched. It returns once no new Produce will be forwarded.
+func (g *Gateway) FenceRoute(name string, epoch int32) error {
+	_, r, err := g.servedRoute(name)
+	if err != nil {
+		return err
+	}
+	g.fence(r, epoch)
+	return nil
+}
+
+func (g *Gateway) fence(r *Route, epoch int32) {
+	if st := r.fence.state.Load(); r.Epoch < epoch && (st == nil || st.committed < epoch) {
+		g.log.Warn("route fenced: the agents committed a newer epoch; producers held until the route is switched",
+			"route", r.Name, "epoch", r.Epoch, "committed_epoch", epoch)
+	}
+	r.fence.commit(epoch)
+}

@@ -1,0 +1,197 @@
+package proxy_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnout/turnout/proxy"
+)
+
+// status reads GET /status.
+func (b *bed) status() proxy.StatusResponse {
+	b.t.Helper()
+	resp, err := http.Get(b.admin.URL + "/status")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st proxy.StatusResponse
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		b.t.Fatal(err)
+	}
+	return st
+}
+
+// answered waits for a held produce's result after it was released.
+func answered(t *testing.T, ctx context.Context, done <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: the held produce failed: %v", what, err)
+		}
+	case <-ctx.Done():
+		t.Fatalf("%s: the held produce was never acknowledged", what)
+	}
+}
+
+// TestLeaseLapseHoldsProduce: once the agents lease a route, its producers
+// are forwarded only while the lease is live; a lapsed lease holds them (no
+// record reaches the cluster, none is acknowledged) and a renewal lets them
+// go on.
+func TestLeaseLapseHoldsProduce(t *testing.T) {
+	b := newBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := b.client()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("unleased")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if code, st := b.post("/lease", `{"route":"switchover-route","domain":"kafka1-domain","epoch":0,"ttl":"300ms"}`); code != http.StatusOK ||
+		st.Routes[0].Lease == nil || !st.Routes[0].Lease.Live {
+		t.Fatalf("lease answered %d %+v", code, st)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("leased")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the lease to lapse", func() bool { return b.counter("turnout_gateway_lease_lapses_total") >= 1 })
+	done := produceAsync(ctx, cl)
+	b.held(ctx, done, 1)
+	if n := b.records(b.clusters[0]); n != 2 {
+		t.Fatalf("cluster 1 has %d records with the lease lapsed, want 2", n)
+	}
+	if st := b.status(); st.Routes[0].Lease == nil || !st.Routes[0].Lease.ProduceHeld {
+		t.Errorf("status does not show the route held: %+v", st.Routes[0].Lease)
+	}
+	if code, st := b.post("/lease", `{"route":"switchover-route","domain":"kafka1-domain","epoch":0,"ttl":"30s"}`); code != http.StatusOK {
+		t.Fatalf("renewal answered %d %+v", code, st)
+	}
+	answered(t, ctx, done, "renewed")
+	if n := b.records(b.clusters[0]); n != 3 {
+		t.Fatalf("cluster 1 has %d records after the renewal, want 3", n)
+	}
+}
+
+// TestLeaseForAnotherEpochFences: a lease is granted only for the domain and
+// epoch the route serves. One for a newer epoch means the agents switched
+// the route: it is refused, and the route's producers are held, even past a
+// live lease, a resume or the end of a pause, until the route is switched;
+// then they go to the new cluster.
+func TestLeaseForAnotherEpochFences(t *testing.T) {
+	b := newBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := b.client()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct {
+		body string
+		code int
+	}{
+		{`{"route":"switchover-route","domain":"kafka2-domain","epoch":0,"ttl":"30s"}`, http.StatusConflict},
+		{`{"route":"switchover-route","domain":"kafka1-domain","epoch":0,"ttl":"2m"}`, http.StatusBadRequest},
+		{`{"route":"nope","domain":"kafka1-domain","epoch":0,"ttl":"30s"}`, http.StatusBadRequest},
+	} {
+		if code, st := b.post("/lease", bad.body); code != bad.code || st.Routes[0].Lease != nil {
+			t.Errorf("lease %s answered %d %+v; want %d and no lease", bad.body, code, st.Routes[0].Lease, bad.code)
+		}
+	}
+	b.post("/lease", `{"route":"switchover-route","domain":"kafka1-domain","epoch":0,"ttl":"30s"}`)
+	if code, _ := b.post("/pause", `{"route":"switchover-route","epoch":0,"ttl":"300ms"}`); code != http.StatusOK {
+		t.Fatalf("pause answered %d", code)
+	}
+	code, st := b.post("/lease", `{"route":"switchover-route","domain":"kafka2-domain","epoch":1,"ttl":"30s"}`)
+	if code != http.StatusConflict || st.Routes[0].Lease == nil || st.Routes[0].Lease.CommittedEpoch != 1 || !st.Routes[0].Lease.ProduceHeld {
+		t.Fatalf("a lease for a newer epoch answered %d %+v; want 409 and the route held", code, st.Routes[0].Lease)
+	}
+	done := produceAsync(ctx, cl)
+	b.held(ctx, done, 1)
+	// Neither the pause's end nor a resume nor the old epoch's lease lets
+	// it through.
+	waitFor(t, ctx, "the pause to end", func() bool {
+		st := b.status()
+		return st.Routes[0].ProducePausedUntil == nil
+	})
+	b.post("/resume", `{"route":"switchover-route","epoch":0}`)
+	b.post("/lease", `{"route":"switchover-route","domain":"kafka1-domain","epoch":0,"ttl":"30s"}`)
+	if code, st := b.post("/restart", `{"routes":[{"name":"switchover-route","domain":"kafka2-domain","epoch":1}]}`); code != http.StatusOK {
+		t.Fatalf("switch answered %d %+v", code, st)
+	}
+	answered(t, ctx, done, "switched")
+	if n1, n2 := b.records(b.clusters[0]), b.records(b.clusters[1]); n1 != 1 || n2 != 1 {
+		t.Fatalf("cluster 1 has %d records and cluster 2 %d; want 1 and 1 (the fenced one on cluster 2)", n1, n2)
+	}
+	// The switch carried the lease over to the new epoch; the old one is
+	// refused now.
+	if st := b.status(); st.Routes[0].Lease == nil || st.Routes[0].Lease.Epoch != 1 || !st.Routes[0].Lease.Live {
+		t.Errorf("after the switch the lease is %+v; want live at epoch 1", st.Routes[0].Lease)
+	}
+	if code, _ := b.post("/lease", `{"route":"switchover-route","domain":"kafka1-domain","epoch":0,"ttl":"30s"}`); code != http.StatusConflict {
+		t.Errorf("a lease for the old epoch answered %d, want 409", code)
+	}
+}
+
+// TestFenceHoldsUntilSwitch: POST /fence with the epoch the agents committed
+// holds a route still on an older one at once; one on that epoch is not
+// held.
+func TestFenceHoldsUntilSwitch(t *testing.T) {
+	b := newBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := b.client()
+	if code, _ := b.post("/fence", `{"route":"switchover-route","epoch":0}`); code != http.StatusOK {
+		t.Fatalf("fence at the served epoch answered %d", code)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("not fenced")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := b.post("/fence", `{"route":"switchover-route","epoch":1}`); code != http.StatusOK {
+		t.Fatalf("fence answered %d", code)
+	}
+	done := produceAsync(ctx, cl)
+	b.held(ctx, done, 1)
+	b.post("/restart", `{"routes":[{"name":"switchover-route","domain":"kafka2-domain","epoch":1}]}`)
+	answered(t, ctx, done, "switched")
+	if n1, n2 := b.records(b.clusters[0]), b.records(b.clusters[1]); n1 != 1 || n2 != 1 {
+		t.Fatalf("cluster 1 has %d records and cluster 2 %d; want 1 and 1", n1, n2)
+	}
+}
+
+// TestResumeForAnotherEpochRefused: a resume carries the epoch its pause was
+// for; an agent that no longer leads cannot release a pause meant for a
+// newer epoch.
+func TestResumeForAnotherEpochRefused(t *testing.T) {
+	b := newBed(t)
+	b.post("/pause", `{"route":"switchover-route","epoch":0,"ttl":"30s"}`)
+	if code, st := b.post("/resume", `{"route":"switchover-route","epoch":3}`); code != http.StatusConflict || st.Routes[0].ProducePausedUntil == nil {
+		t.Fatalf("a resume for epoch 3 answered %d %+v; want 409 and the pause on", code, st.Routes[0])
+	}
+	if code, st := b.post("/resume", `{"route":"switchover-route","epoch":0}`); code != http.StatusOK || st.Routes[0].ProducePausedUntil != nil {
+		t.Fatalf("a resume for the epoch answered %d %+v; want 200 and no pause", code, st.Routes[0])
+	}
+}
+
+// TestRequireLeaseHoldsFromStart: with admin.requireLease a gateway holds a
+// route's producers from start until the agents first lease it, so one
+// started from a file the agents have since switched away from never
+// forwards to the old cluster.
+func TestRequireLeaseHoldsFromStart(t *testing.T) {
+	b := newBedWith(t, bedSetup{gateway: "  admin:\n    requireLease: true\n"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := produceAsync(ctx, b.client())
+	b.held(ctx, done, 1)
+	if n := b.records(b.clusters[0]); n != 0 {
+		t.Fatalf("cluster 1 has %d records before any lease, want 0", n)
+	}
+	if code, st := b.post("/lease", `{"route":"switchover-route","domain":"kafka1-domain","epoch":0,"ttl":"30s"}`); code != http.StatusOK {
+		t.Fatalf("lease answered %d %+v", code, st)
+	}
+	answered(t, ctx, done, "leased")
+}
