@@ -36,6 +36,9 @@ const (
 	CodeFailed     Code = "failed"      // the request was not carried out, or its flip stopped (the message says where)
 	CodeBadRequest Code = "bad-request" // the request names no route or domain of the policy, or is malformed
 	CodeRefused    Code = "refused"     // a signal file that must not be acted on
+	// CodeNotCaughtUp: a planned switch found replication still behind
+	// with producers paused, or a gateway it could not pause; nothing flipped.
+	CodeNotCaughtUp Code = "not-caught-up"
 	// CodeInDoubt: the flip was committed, or may have been, and the agent
 	// that led it can no longer see it through; the next leader finishes
 	// it. Ask the status, or send the request again under the same id.

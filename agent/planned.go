@@ -33,14 +33,14 @@ const pauseTTL = 15 * time.Second
 func (a *Agent) quiesce(ctx context.Context, d policy.Decision) (Outcome, bool) {
 	rs := a.node.State().Routes[d.Route]
 	if rs == nil {
-		return Outcome{Code: "failed", Message: fmt.Sprintf("route %s has no state", d.Route)}, false
+		return Outcome{Code: CodeFailed, Message: fmt.Sprintf("route %s has no state", d.Route)}, false
 	}
 	epoch := rs.Epoch
 	fail := func(format string, args ...any) (Outcome, bool) {
 		a.resumeProducers(ctx, d.Route)
 		msg := fmt.Sprintf("planned switch of route %s from %s to %s not made: ", d.Route, d.From, d.To) + fmt.Sprintf(format, args...) +
 			"; producers resumed on " + d.From + " (turnout failover --force switches without waiting)"
-		return Outcome{Code: "not-caught-up", Message: msg, Route: d.Route, From: d.From, To: d.To, Leader: a.cfg.ID}, false
+		return Outcome{Code: CodeNotCaughtUp, Message: msg, Route: d.Route, From: d.From, To: d.To, Leader: a.cfg.ID}, false
 	}
 	wait := a.policy.Failover.PlannedPause
 	start := time.Now()

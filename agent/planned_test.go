@@ -33,7 +33,7 @@ func TestPlannedSwitchPausesProducers(t *testing.T) {
 	})
 
 	o := h.failover(ctx, leader, agent.FailoverRequest{})
-	if o.OK || o.Code != "not-caught-up" || !strings.Contains(o.Message, "20 records behind") {
+	if o.OK || o.Code != agent.CodeNotCaughtUp || !strings.Contains(o.Message, "20 records behind") {
 		t.Fatalf("a planned failover with replication stuck answered %+v; want not-caught-up naming the 20 records", o)
 	}
 	if st := h.gw.Status(); st[0].ProducePausedUntil != nil || st[0].Domain != primary {
@@ -117,7 +117,7 @@ func TestPlannedPauseRenewed(t *testing.T) {
 		}
 		return until != nil && until.After(first)
 	})
-	if o := <-answered; o.OK || o.Code != "not-caught-up" {
+	if o := <-answered; o.OK || o.Code != agent.CodeNotCaughtUp {
 		t.Fatalf("a planned failover with replication stuck answered %+v; want not-caught-up", o)
 	}
 }
