@@ -148,7 +148,15 @@ func (a *Agent) handler() http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		cmd, refused := admitReport(cmd, time.Now(), a.cfg.ID, a.cfg.Peers, a.policy)
+		received := time.Now()
+		var sent time.Time
+		if h := r.Header.Get(SentAtHeader); h != "" {
+			if sent, err = time.Parse(time.RFC3339Nano, h); err != nil {
+				http.Error(w, fmt.Sprintf("%s: %v", SentAtHeader, err), http.StatusBadRequest)
+				return
+			}
+		}
+		cmd, refused := admitReport(cmd, received, sent, a.cfg.ID, a.cfg.Peers, a.policy)
 		if refused != nil {
 			a.metrics.reportsRefused.WithLabelValues(refused.reason).Inc()
 			a.log.Warn("report refused", "reason", refused.reason, "err", refused.msg, "remote", r.RemoteAddr)
@@ -184,7 +192,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // postJSON posts body to another agent and decodes a JSON answer into out
 // (if not nil). Any status but 2xx is an error, unless out can take the
 // answer (an Outcome carries its own refusal).
-func (a *Agent) postJSON(ctx context.Context, url string, body, out any) error {
+func (a *Agent) postJSON(ctx context.Context, url string, body, out any, header http.Header) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -192,6 +200,9 @@ func (a *Agent) postJSON(ctx context.Context, url string, body, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
 		return err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := a.client.Do(req)

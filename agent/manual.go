@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -279,7 +280,7 @@ func (a *Agent) forwardFailover(ctx context.Context, fr FailoverRequest) Outcome
 		return Outcome{Code: CodeNoLeader, Message: err.Error(), ID: fr.ID}
 	}
 	var o Outcome
-	if err := a.postJSON(ctx, apiURL(addr, "/failover"), fr, &o); err != nil {
+	if err := a.postJSON(ctx, apiURL(addr, "/failover"), fr, &o, nil); err != nil {
 		// The leader may have taken the request before the answer was
 		// lost: only the same id is safe to send again.
 		return Outcome{Code: CodeInDoubt, ID: fr.ID,
@@ -325,7 +326,10 @@ func (a *Agent) apply(ctx context.Context, cmd consensus.Command) error {
 	if err != nil {
 		return err
 	}
-	return a.postJSON(ctx, apiURL(addr, "/v1/apply"), json.RawMessage(data), nil)
+	// The leader dates the report by its age on this agent's clock, not by
+	// this clock's time.
+	sent := http.Header{SentAtHeader: {time.Now().Format(time.RFC3339Nano)}}
+	return a.postJSON(ctx, apiURL(addr, "/v1/apply"), json.RawMessage(data), nil, sent)
 }
 
 func outcomeLevel(o Outcome) slog.Level {

@@ -13,10 +13,21 @@ import (
 )
 
 // maxClockSkew is how far a follower's clock may be from the leader's
-// before its reports are refused. NTP keeps clocks within milliseconds, so
-// more is a broken clock or a report held up on its way; either would
-// misdate what the decision relies on.
+// before its reports are refused, when the follower does not say when it
+// sent them (an agent from before SentAtHeader).
 const maxClockSkew = 10 * time.Second
+
+// maxReportAge is how old a report may be when its sender hands it on:
+// views go out right after their probe, lag right after its measure.
+// Older, it was held up on its way and says nothing about now.
+const maxReportAge = 10 * time.Second
+
+// SentAtHeader carries, on POST /v1/apply, when the follower sent the
+// report by its own clock. With the report's own time, on the same clock,
+// it gives the report's age, which the leader subtracts from when it
+// received it: the date committed is on the leader's clock whatever the
+// follower's is off by.
+const SentAtHeader = "Turnout-Sent-At"
 
 // refusal is why the leader does not commit a report a follower handed it.
 type refusal struct {
@@ -30,12 +41,9 @@ type refusal struct {
 // only their views and lag measures; flips, steps and addresses are the
 // leader's own to commit, so a caller with the token cannot forge them.
 // A report must come from a Raft peer other than the leader (self) and
-// name a domain or route of the policy. Its time is the sender's clock,
-// which the leader trusts no further than its own: a time ahead of
-// received is set back to it, so a fast clock cannot keep a view fresh or
-// a lag current, and one further than maxClockSkew either way is refused.
-// A time behind is kept: it can only make the report count as older.
-func admitReport(cmd consensus.Command, received time.Time, self string, peers map[string]string, pol *policy.Policy) (consensus.Command, *refusal) {
+// name a domain or route of the policy. Its time is made the leader's: see
+// leaderTime.
+func admitReport(cmd consensus.Command, received, sent time.Time, self string, peers map[string]string, pol *policy.Policy) (consensus.Command, *refusal) {
 	var r *refusal
 	switch c := cmd.(type) {
 	case consensus.ReportView:
@@ -45,7 +53,7 @@ func admitReport(cmd consensus.Command, received time.Time, self string, peers m
 		if !slices.ContainsFunc(pol.Routes, func(r policy.Route) bool { return r.Primary == c.Domain || r.Standby == c.Domain }) {
 			return nil, &refusal{http.StatusBadRequest, "unknown-domain", fmt.Sprintf("domain %q is in no route of the policy", c.Domain)}
 		}
-		c.At, r = leaderTime(c.At, received)
+		c.At, r = leaderTime(c.At, sent, received)
 		return c, r
 	case consensus.ReportLag:
 		if r := checkReporter(c.Agent, self, peers); r != nil {
@@ -54,7 +62,7 @@ func admitReport(cmd consensus.Command, received time.Time, self string, peers m
 		if pol.Route(c.Route) == nil {
 			return nil, &refusal{http.StatusBadRequest, "unknown-route", fmt.Sprintf("route %q is not in the policy", c.Route)}
 		}
-		c.At, r = leaderTime(c.At, received)
+		c.At, r = leaderTime(c.At, sent, received)
 		return c, r
 	default:
 		return nil, &refusal{http.StatusForbidden, "command", fmt.Sprintf(
@@ -62,19 +70,34 @@ func admitReport(cmd consensus.Command, received time.Time, self string, peers m
 	}
 }
 
-// leaderTime is a report's time by the leader's clock: the sender's, or
-// when the leader received it if that is earlier.
-func leaderTime(sent, received time.Time) (time.Time, *refusal) {
-	skew := sent.Sub(received)
-	if skew > maxClockSkew || skew < -maxClockSkew {
-		return sent, &refusal{http.StatusUnprocessableEntity, "clock-skew", fmt.Sprintf(
-			"the report is dated %s, %s from the leader's clock (%s); more than %s apart, one of the clocks is wrong: check NTP on both",
-			sent.UTC().Format(time.RFC3339Nano), skew.Round(time.Millisecond), received.UTC().Format(time.RFC3339Nano), maxClockSkew)}
+// leaderTime is a report's time by the leader's clock. When the sender
+// said when it sent the report, the report is dated its age (sent - at, both
+// on the sender's clock) before it was received, so no clock offset, however
+// large, makes a report look fresher or older than it is; only the time
+// spent in transit, bounded by the request's deadline, goes uncounted. A
+// report older than maxReportAge is refused. Without sent, the sender's time
+// is trusted no further than the leader's clock: a time ahead of received
+// is set back to it, and one further than maxClockSkew either way is
+// refused.
+func leaderTime(at, sent, received time.Time) (time.Time, *refusal) {
+	if !sent.IsZero() {
+		age := max(sent.Sub(at), 0)
+		if age > maxReportAge {
+			return at, &refusal{http.StatusUnprocessableEntity, "stale", fmt.Sprintf(
+				"the report was %s old when it was sent, more than %s: it says nothing about now", age.Round(time.Millisecond), maxReportAge)}
+		}
+		return received.Add(-age), nil
 	}
-	if skew > 0 {
+	skew := at.Sub(received)
+	if skew > maxClockSkew || skew < -maxClockSkew {
+		return at, &refusal{http.StatusUnprocessableEntity, "clock-skew", fmt.Sprintf(
+			"the report is dated %s, %s from the leader's clock (%s); more than %s apart, one of the clocks is wrong: check NTP on both",
+			at.UTC().Format(time.RFC3339Nano), skew.Round(time.Millisecond), received.UTC().Format(time.RFC3339Nano), maxClockSkew)}
+	}
+	if at.After(received) {
 		return received, nil
 	}
-	return sent, nil
+	return at, nil
 }
 
 // checkReporter refuses a report in the name of an agent that is not a

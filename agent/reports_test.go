@@ -52,7 +52,7 @@ func TestAdmitReport(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd, r := admitReport(tt.cmd, received, "a1", peers, pol)
+			cmd, r := admitReport(tt.cmd, received, time.Time{}, "a1", peers, pol)
 			if tt.status != 0 {
 				if r == nil || r.status != tt.status || !strings.Contains(r.msg, tt.msg) {
 					t.Fatalf("refusal %+v, want %d ...%s...", r, tt.status, tt.msg)
@@ -71,6 +71,59 @@ func TestAdmitReport(t *testing.T) {
 			}
 			if !at.Equal(tt.at) {
 				t.Errorf("committed at %s, want %s", at, tt.at)
+			}
+		})
+	}
+}
+
+// TestAdmitReportDatedByAge: a report whose sender says when it sent it is
+// dated by its age on the sender's clock, so a clock off by any amount
+// neither freshens nor ages it, and one held up on its way is refused.
+func TestAdmitReportDatedByAge(t *testing.T) {
+	received := time.Date(2026, 12, 8, 12, 0, 0, 0, time.UTC)
+	peers := map[string]string{"a1": "h1:7000", "a2": "h2:7000"}
+	pol := &policy.Policy{Routes: []policy.Route{{Name: "r", Primary: "k1", Standby: "k2"}}}
+	tests := []struct {
+		name     string
+		offset   time.Duration // the sender's clock minus the leader's
+		age      time.Duration // sent - at, on the sender's clock
+		want     time.Time
+		refusedS int
+	}{
+		{"in step", 0, 300 * time.Millisecond, received.Add(-300 * time.Millisecond), 0},
+		{"an hour fast", time.Hour, 300 * time.Millisecond, received.Add(-300 * time.Millisecond), 0},
+		{"an hour slow", -time.Hour, 2 * time.Second, received.Add(-2 * time.Second), 0},
+		{"dated after it was sent", time.Hour, -time.Second, received, 0},
+		{"held up before it was sent", time.Hour, maxReportAge + time.Second, time.Time{}, http.StatusUnprocessableEntity},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sent := received.Add(tt.offset)
+			at := sent.Add(-tt.age)
+			for _, cmd := range []consensus.Command{
+				consensus.ReportView{View: policy.View{Agent: "a2", Domain: "k1", At: at}},
+				consensus.ReportLag{Lag: policy.Lag{Agent: "a2", Route: "r", Known: true, At: at}},
+			} {
+				got, r := admitReport(cmd, received, sent, "a1", peers, pol)
+				if tt.refusedS != 0 {
+					if r == nil || r.status != tt.refusedS || r.reason != "stale" {
+						t.Fatalf("%T: refusal %+v, want %d stale", cmd, r, tt.refusedS)
+					}
+					continue
+				}
+				if r != nil {
+					t.Fatalf("%T refused: %+v", cmd, r)
+				}
+				var gotAt time.Time
+				switch c := got.(type) {
+				case consensus.ReportView:
+					gotAt = c.At
+				case consensus.ReportLag:
+					gotAt = c.At
+				}
+				if !gotAt.Equal(tt.want) {
+					t.Errorf("%T committed at %s, want %s", cmd, gotAt, tt.want)
+				}
 			}
 		})
 	}
