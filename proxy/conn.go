@@ -171,7 +171,34 @@ func (s *session) run() {
 // for: their clients ask again on their next connection. If linger is not
 // nil, the client's connection is closed only when it returns, although
 // nothing more is read from it.
+//
+// drain returns by the deadline, plus drainGrace, whatever the peers do: a
+// client that stops reading, or a cluster that stops reading, meets the
+// write deadline; should anything still hold the session past that, both
+// connections are closed under it.
 func (s *session) drain(deadline time.Time, linger func()) {
+	s.startDrain(deadline, linger)
+	past := time.NewTimer(time.Until(deadline) + drainGrace)
+	defer past.Stop()
+	select {
+	case <-s.done:
+		return
+	case <-past.C:
+	}
+	s.log.Warn("closing connection: not drained by the drain deadline")
+	s.client.Close()
+	s.upstream.Close()
+	<-s.done
+}
+
+// drainGrace is how long past its deadline a drain waits for the session's
+// loops to notice their deadlines before it closes the connections.
+const drainGrace = time.Second
+
+// startDrain makes the session drain and returns at once; run ends it, by the
+// deadline. A session switched away from before it runs is drained this way
+// and then run: it must not wait for itself.
+func (s *session) startDrain(deadline time.Time, linger func()) {
 	s.once.Do(func() {
 		if linger != nil {
 			s.linger.Store(&linger)
@@ -181,12 +208,15 @@ func (s *session) drain(deadline time.Time, linger func()) {
 	// Unblock a read of the next request; one half-read is dropped, and the
 	// client resends it on its next connection since it was never answered.
 	s.client.SetReadDeadline(time.Now())
+	// Responses owed still go out, but to a client that reads them only by
+	// the deadline; likewise requests buffered for the cluster.
+	s.client.SetWriteDeadline(deadline)
+	s.upstream.SetWriteDeadline(deadline)
 	if s.owed.Load() == 0 {
 		s.upstream.Close()
 	} else {
 		s.upstream.SetReadDeadline(deadline)
 	}
-	<-s.done
 }
 
 func (s *session) ended() bool {

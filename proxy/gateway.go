@@ -472,8 +472,10 @@ func (g *Gateway) serve(l *listener, c net.Conn) {
 	rs.sessions[s] = struct{}{}
 	rs.mu.Unlock()
 	// A restart may have switched the route while this session dialled.
+	// The session still runs, to end at once: a restart's drain may have
+	// found it registered, and waits for its end.
 	if rs.route.Load() != r {
-		s.drain(time.Now(), nil)
+		s.startDrain(time.Now(), nil)
 	}
 	s.run()
 	rs.mu.Lock()

@@ -1,0 +1,152 @@
+package proxy_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/turnout/turnout/proxy"
+)
+
+// restartBound is how long one restart may take in these tests: the bed's
+// drain timeout (2s), learning the new cluster, and room for a slow machine.
+const restartBound = 20 * time.Second
+
+// restartWithin posts /restart and fails the test unless it is answered
+// within restartBound.
+func (b *bed) restartWithin(what string) (int, proxy.StatusResponse) {
+	b.t.Helper()
+	hc := &http.Client{Timeout: restartBound}
+	resp, err := hc.Post(b.admin.URL+"/restart", "application/json", nil)
+	if err != nil {
+		b.t.Fatalf("%s: not answered within %v: %v", what, restartBound, err)
+	}
+	defer resp.Body.Close()
+	var st proxy.StatusResponse
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		b.t.Fatal(err)
+	}
+	return resp.StatusCode, st
+}
+
+// metadataFrame is a Metadata request for one topic, as a raw frame.
+func metadataFrame(topic string, correlationID int32) []byte {
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = 9
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	return kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw")).AppendRequest(nil, req, correlationID)
+}
+
+// TestRestartStorm switches the route back and forth 30 times while clients
+// keep opening connections and producing: connections that dial across a
+// restart must not hang it, every restart answers, and the gateway still
+// serves afterwards.
+func TestRestartStorm(t *testing.T) {
+	b := newBed(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for range 4 {
+		wg.Add(1)
+		go func() { // connect, ask, hang up: many sessions dial across each switch
+			defer wg.Done()
+			for ctx.Err() == nil {
+				c, err := net.DialTimeout("tcp", b.endpoint(), time.Second)
+				if err != nil {
+					continue
+				}
+				c.SetDeadline(time.Now().Add(2 * time.Second))
+				c.Write(metadataFrame(topic, 1))
+				c.Read(make([]byte, 64))
+				c.Close()
+			}
+		}()
+	}
+	for range 2 {
+		cl := b.client(kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0), kgo.RecordRetries(1000))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+				cl.ProduceSync(pctx, kgo.StringRecord("storm"))
+				pcancel()
+			}
+		}()
+	}
+	const restarts = 30
+	for i := 1; i <= restarts; i++ {
+		b.writeConfig(i%2, int32(i))
+		code, st := b.restartWithin(fmt.Sprintf("restart %d of %d", i, restarts))
+		if code != http.StatusOK || st.Routes[0].ConfigEpoch != int32(i) {
+			t.Fatalf("restart %d of %d answered %d %+v", i, restarts, code, st)
+		}
+	}
+	cancel()
+	wg.Wait()
+	cl := b.client(kgo.DefaultProduceTopic(topic))
+	pctx, pcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer pcancel()
+	if err := cl.ProduceSync(pctx, kgo.StringRecord("after the storm")).FirstErr(); err != nil {
+		t.Fatalf("produce after the restart storm: %v", err)
+	}
+}
+
+// TestDrainOfClientThatNeverReads: a client that sends requests and never
+// reads their responses fills its socket; a switch still drains and closes
+// its connection within the drain timeout.
+func TestDrainOfClientThatNeverReads(t *testing.T) {
+	const wide = "wide" // its metadata is large: many of its responses fill any socket
+	b := newBedWith(t, bedSetup{clusterOpts: [2][]kfake.Opt{{kfake.SeedTopics(8000, wide)}}})
+	var forwarded atomic.Int32
+	c0 := b.clusters[0]
+	c0.ControlKey(int16(kmsg.Metadata), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c0.KeepControl()
+		if m := req.(*kmsg.MetadataRequest); len(m.Topics) == 1 && m.Topics[0].Topic != nil && *m.Topics[0].Topic == wide {
+			forwarded.Add(1)
+		}
+		return nil, nil, false
+	})
+
+	conn, err := net.Dial("tcp", b.endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := conn.(*net.TCPConn)
+	c.SetReadBuffer(4096)
+	const sent = 64
+	go func() { // returns once the gateway closes the connection, or at the deadline
+		c.SetWriteDeadline(time.Now().Add(time.Minute))
+		for i := range sent {
+			if _, err := c.Write(metadataFrame(wide, int32(i+1))); err != nil {
+				return
+			}
+		}
+	}()
+	// Each response is about 330 KB: 20 of them are more than the client's
+	// and the gateway's socket buffers hold together (a few MB), so the
+	// drain cannot deliver them all.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waitFor(t, ctx, "20 of the client's requests reached the cluster", func() bool { return forwarded.Load() >= 20 })
+
+	b.writeConfig(1, 1)
+	if code, st := b.restartWithin("the switch draining a client that never reads"); code != http.StatusOK || st.Routes[0].Domain != "kafka2-domain" {
+		t.Fatalf("switch answered %d %+v", code, st)
+	}
+	b.rawConn().metadata() // and the gateway serves
+}
