@@ -32,6 +32,14 @@ const readBufferSize = 8 << 10
 // write; a frame larger than it is written straight through.
 const writeBufferSize = 4 << 10
 
+// preAuthMaxFrame bounds a client's frames until the cluster has answered
+// one of its requests past the connection's set-up (ApiVersions and SASL):
+// until then the client may not be who it claims, and the frame buffer is
+// allocated from the length prefix alone. Kafka caps its own SASL frames
+// before authentication likewise (512 KiB); 1 MiB leaves room for large
+// SASL tokens.
+const preAuthMaxFrame = 1 << 20
+
 // inflight is a forwarded request awaiting its response.
 type inflight struct {
 	key, version  int16
@@ -81,7 +89,11 @@ type session struct {
 	fetched  atomic.Bool            // the client is a consumer
 	// working: the client sent a request past the connection's set-up
 	// (ApiVersions and SASL), so it counts the connection as up.
-	working  atomic.Bool
+	working atomic.Bool
+	// trusted: the cluster answered a request past the set-up, so the
+	// client is authenticated (or the cluster needs no authentication) and
+	// its frames may be as large as the configuration allows.
+	trusted  atomic.Bool
 	wmu      sync.Mutex    // client writes: the response loop's, and the gateway's own answers
 	inFlight atomic.Int32  // requests forwarded and not yet answered
 	enqueued uint64        // entries ever queued; the request loop's alone
@@ -247,9 +259,20 @@ func (s *session) requests() {
 		}
 	}()
 	in := bufio.NewReaderSize(s.client, readBufferSize)
+	limit := min(preAuthMaxFrame, s.maxFrame)
 	for {
-		bp, err := wire.ReadFrame(in, s.maxFrame)
+		// Trust may come while the loop waits for the next frame: look
+		// once its length has arrived.
+		if limit < s.maxFrame {
+			if _, err := in.Peek(4); err == nil && s.trusted.Load() {
+				limit = s.maxFrame
+			}
+		}
+		bp, err := wire.ReadFrame(in, limit)
 		if err != nil {
+			if limit < s.maxFrame && errors.Is(err, wire.ErrFrameTooLarge) {
+				err = fmt.Errorf("%w, the limit until the cluster has answered a request past the connection's set-up (ApiVersions, SASL)", err)
+			}
 			s.readFailed("client", err)
 			return
 		}
@@ -300,7 +323,7 @@ func (s *session) request(frame []byte) (bool, error) {
 		id := wire.ClientID(frame)
 		s.clientID.Store(&id)
 	}
-	if !s.working.Load() && h.Key != apiVersionsKey && h.Key != saslHandshakeKey && h.Key != saslAuthenticateKey {
+	if !s.working.Load() && !setupKey(h.Key) {
 		s.working.Store(true)
 	}
 	s.route.metrics.bytesIn.Add(float64(len(frame)))
@@ -472,6 +495,9 @@ func (s *session) responses() {
 		select {
 		case p = <-s.pending:
 			s.answered.Add(1)
+			if !setupKey(p.key) && !s.trusted.Load() {
+				s.trusted.Store(true)
+			}
 		default:
 			wire.PutBuffer(bp)
 			s.log.Error("closing connection: the cluster sent a response to no request")
@@ -567,6 +593,12 @@ func (s *session) readFailed(side string, err error) {
 	default:
 		s.log.Debug("connection ended", "side", side, "err", err)
 	}
+}
+
+// setupKey says whether a request belongs to a connection's set-up, which
+// a client sends before it is authenticated.
+func setupKey(key int16) bool {
+	return key == apiVersionsKey || key == saslHandshakeKey || key == saslAuthenticateKey
 }
 
 const (

@@ -3,9 +3,11 @@ package proxy_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -149,4 +151,43 @@ func TestDrainOfClientThatNeverReads(t *testing.T) {
 		t.Fatalf("switch answered %d %+v", code, st)
 	}
 	b.rawConn().metadata() // and the gateway serves
+}
+
+// TestFramesBeforeAuthenticationAreSmall: a connection's first frame may
+// not be larger than 1 MiB (the gateway would allocate it from the length
+// prefix alone), while a client the cluster has answered may send frames up
+// to the configured limit.
+func TestFramesBeforeAuthenticationAreSmall(t *testing.T) {
+	b := newBed(t)
+	before := b.counter("turnout_gateway_frame_errors_total")
+	c := b.rawConn()
+	c.write([]byte{0, 0x20, 0, 0, 0, 0, 0, 0}) // 2 MiB announced
+	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a 2 MiB frame before authentication: read %v, want the connection closed", err)
+	}
+	if got := b.counter("turnout_gateway_frame_errors_total"); got != before+1 {
+		t.Errorf("frame errors went from %v to %v, want one more", before, got)
+	}
+
+	c = b.rawConn()
+	c.metadata()
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = 9
+	for i := range 9000 { // 9000 names of 240 bytes: a frame over 2 MiB
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(fmt.Sprintf("%0240d", i))
+		req.Topics = append(req.Topics, rt)
+	}
+	frame := c.frame(req)
+	if len(frame) < 2<<20 {
+		t.Fatalf("the test's frame is only %d bytes", len(frame))
+	}
+	c.write(frame)
+	resp := kmsg.NewPtrMetadataResponse()
+	resp.Version = 9
+	c.read(resp)
+	if len(resp.Topics) != len(req.Topics) {
+		t.Fatalf("a 2 MiB request of an answered client got %d topics back, want %d", len(resp.Topics), len(req.Topics))
+	}
 }
