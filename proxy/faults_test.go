@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/config"
 )
 
 // restartBound is how long one restart may take in these tests: the bed's
@@ -189,5 +191,55 @@ func TestFramesBeforeAuthenticationAreSmall(t *testing.T) {
 	c.read(resp)
 	if len(resp.Topics) != len(req.Topics) {
 		t.Fatalf("a 2 MiB request of an answered client got %d topics back, want %d", len(resp.Topics), len(req.Topics))
+	}
+}
+
+// TestRestartRefusesToMoveRouteBack: a configuration file that points a
+// route at an older epoch than the gateway serves (a restored backup), or at
+// another domain at the same epoch, is refused with 409 and the route stays;
+// a new gateway process on that file refuses to start, since the epoch
+// served is kept beside the file.
+func TestRestartRefusesToMoveRouteBack(t *testing.T) {
+	b := newBed(t)
+	b.writeConfig(1, 2)
+	if code, st := b.restartWithin("the switch"); code != http.StatusOK || st.Routes[0].Domain != "kafka2-domain" {
+		t.Fatalf("switch answered %d %+v", code, st)
+	}
+	for _, tc := range []struct {
+		name    string
+		cluster int
+		epoch   int32
+		want    string
+	}{
+		{"older epoch", 0, 1, "is at epoch 2 served by the gateway, newer than 1"},
+		{"same epoch, other domain", 0, 2, "is at epoch 2 on kafka2-domain served by the gateway; epoch 2 cannot also point it at kafka1-domain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b.writeConfig(tc.cluster, tc.epoch)
+			code, st := b.restartWithin("a restart on a stale file")
+			if code != http.StatusConflict || !strings.Contains(st.Error, tc.want) || !strings.Contains(st.Error, b.path) {
+				t.Fatalf("answered %d %q; want 409 naming %s and %q", code, st.Error, b.path, tc.want)
+			}
+			if r := st.Routes[0]; r.Domain != "kafka2-domain" || r.ConfigEpoch != 2 {
+				t.Fatalf("the route moved to %s at epoch %d", r.Domain, r.ConfigEpoch)
+			}
+		})
+	}
+
+	// A new process on the restored backup: the epoch served outlived the
+	// old one.
+	b.writeConfig(0, 1)
+	b.gw.Close(context.Background())
+	gw := proxy.New(b.path, testLogger(t), proxy.NewMetrics())
+	t.Cleanup(func() { gw.Close(context.Background()) })
+	if err := gw.Start(context.Background()); !errors.Is(err, config.ErrStaleEpoch) {
+		t.Fatalf("a new gateway process on a file moving the route back started: %v", err)
+	}
+	b.writeConfig(1, 3)
+	if err := gw.Start(context.Background()); err != nil {
+		t.Fatalf("a new gateway process on a newer file: %v", err)
+	}
+	if st := gw.Status(); st[0].Domain != "kafka2-domain" || st[0].ConfigEpoch != 3 {
+		t.Fatalf("the new process serves %+v", st)
 	}
 }
