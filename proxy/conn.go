@@ -362,14 +362,29 @@ func (s *session) request(frame []byte) (bool, error) {
 		p.memberEpoch = wire.HeartbeatMemberEpoch(h, frame)
 	case fetchKey:
 		s.fetched.Store(true)
-		hold, note := s.route.resync.hold(s.clientKey())
+		verdict, note := s.route.resync.hold(s.clientKey())
 		if note != "" {
 			s.log.Info(note)
 		}
-		if hold {
+		switch verdict {
+		case fetchHold:
 			p.answer = wire.EmptyFetchResponse(h.CorrelationID, h.Version)
 			p.notBefore = time.Now().Add(heldFetchPause)
 			out = wire.Placeholder(h.CorrelationID)
+		case fetchStale:
+			answer, refused, err := s.route.resync.refuse(s.clientKey(), h, frame)
+			if err != nil {
+				return false, err
+			}
+			if answer != nil {
+				s.route.metrics.staleFetches.Add(float64(refused))
+				p.answer = answer
+				out = wire.Placeholder(h.CorrelationID)
+			}
+		}
+	case listOffsetsKey:
+		if err := s.route.resync.listed(s.clientKey(), h, frame); err != nil {
+			return false, err
 		}
 	}
 	// Queued before the write so the response always finds it.
@@ -604,6 +619,7 @@ func setupKey(key int16) bool {
 const (
 	produceKey                = 0
 	fetchKey                  = 1
+	listOffsetsKey            = 2
 	offsetFetchKey            = 9
 	joinGroupKey              = 11
 	syncGroupKey              = 14

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -241,5 +242,62 @@ func TestRestartRefusesToMoveRouteBack(t *testing.T) {
 	}
 	if st := gw.Status(); st[0].Domain != "kafka2-domain" || st[0].ConfigEpoch != 3 {
 		t.Fatalf("the new process serves %+v", st)
+	}
+}
+
+// TestConsumerPastResyncWindowIsReset: a consumer that keeps the old
+// cluster's positions past the resync window (one outside any group never
+// fetches committed offsets) is not served the new cluster's records from
+// those offsets: its fetches are answered OFFSET_OUT_OF_RANGE, so it resets
+// its position on the new cluster (here to the start) and reads every
+// record there.
+func TestConsumerPastResyncWindowIsReset(t *testing.T) {
+	defer proxy.SetResyncWait(500 * time.Millisecond)()
+	b := newBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	produce := func(cl *kgo.Client, prefix string, n int) {
+		t.Helper()
+		for i := range n {
+			r := &kgo.Record{Topic: topic, Partition: 0, Value: []byte(fmt.Sprintf("%s-%d", prefix, i))}
+			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	manual := kgo.RecordPartitioner(kgo.ManualPartitioner())
+	produce(b.client(manual), "old", 5)
+	direct, err := kgo.NewClient(kgo.SeedBrokers(b.clusters[1].ListenAddrs()...), manual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	produce(direct, "new", 20) // the new cluster's offsets 5..19 are other records
+
+	consumer := b.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	var seen []string
+	for len(seen) < 5 {
+		consumer.PollFetches(ctx).EachRecord(func(r *kgo.Record) { seen = append(seen, string(r.Value)) })
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %v from the old cluster", seen)
+		}
+	}
+	b.writeConfig(1, 1)
+	if code, _ := b.restartWithin("the switch"); code != http.StatusOK {
+		t.Fatalf("switch answered %d", code)
+	}
+	seen = nil
+	for !slices.Contains(seen, "new-19") {
+		consumer.PollFetches(ctx).EachRecord(func(r *kgo.Record) { seen = append(seen, string(r.Value)) })
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %v after the switch", seen)
+		}
+	}
+	if !slices.Contains(seen, "new-0") {
+		t.Fatalf("after the switch the consumer read %v: it went on from the old cluster's offset 5 instead of resetting", seen)
+	}
+	if got := b.counter("turnout_gateway_stale_fetch_partitions_total"); got == 0 {
+		t.Error("no stale fetch counted")
 	}
 }

@@ -299,7 +299,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Gateway) error {
 			g.routes[name] = rs
 		}
 		if cur := rs.route.Load(); cur != nil && cur.Domain != r.Domain {
-			r.resync = newResyncGate(rs.consumers(cur), time.Now().Add(resyncWait))
+			r.resync = newResyncGate(r.Name, rs.consumers(cur), time.Now().Add(resyncWait))
 		}
 		if old := rs.swap(r); old != nil {
 			stale = append(stale, old)

@@ -27,6 +27,7 @@ type Metrics struct {
 	configEpoch     *prometheus.GaugeVec
 	pauses          *prometheus.CounterVec
 	produceHeld     *prometheus.CounterVec
+	staleFetches    *prometheus.CounterVec
 	clusterLogins   *prometheus.CounterVec
 
 	mu     sync.Mutex
@@ -83,13 +84,17 @@ func NewMetrics() *Metrics {
 	m.produceHeld = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "turnout_gateway_produce_held_total", Help: "Produce requests held by a pause, by route.",
 	}, []string{"route"})
+	m.staleFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_stale_fetch_partitions_total",
+		Help: "Partitions of fetches answered OFFSET_OUT_OF_RANGE because the consumer kept the old cluster's positions past the resync window after a switch, by route.",
+	}, []string{"route"})
 	m.clusterLogins = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "turnout_gateway_cluster_logins_total",
 		Help: "The gateway's own SASL logins to the cluster for swap clients, by route, kind (first, or again before the session lifetime ends) and outcome.",
 	}, []string{"route", "kind", "outcome"})
 	for _, c := range []prometheus.Collector{m.connections, m.connectionsOpen, m.requests, m.latency, m.bytesIn,
 		m.bytesOut, m.dialErrors, m.frameErrors, m.unmapped, m.unknownTopicIDs, m.restarts, m.configEpoch,
-		m.pauses, m.produceHeld, m.clusterLogins} {
+		m.pauses, m.produceHeld, m.staleFetches, m.clusterLogins} {
 		f(c)
 	}
 	return m
@@ -108,6 +113,7 @@ type routeMetrics struct {
 	unknownTopicIDs prometheus.Counter
 	pauses          prometheus.Counter
 	produceHeld     prometheus.Counter
+	staleFetches    prometheus.Counter
 
 	mu       sync.Mutex
 	requests map[int16]prometheus.Counter
@@ -134,6 +140,7 @@ func (m *Metrics) route(name string) *routeMetrics {
 		unknownTopicIDs: m.unknownTopicIDs.WithLabelValues(name),
 		pauses:          m.pauses.WithLabelValues(name),
 		produceHeld:     m.produceHeld.WithLabelValues(name),
+		staleFetches:    m.staleFetches.WithLabelValues(name),
 		requests:        map[int16]prometheus.Counter{},
 		latency:         map[int16]prometheus.Observer{},
 		route:           name,

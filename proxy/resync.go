@@ -2,13 +2,19 @@ package proxy
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/turnout/turnout/proxy/wire"
 )
 
 // resyncWait bounds how long a consumer's fetches are held after a switch
 // while it has not fetched its group's committed offsets: a consumer outside
 // any group never does.
-const resyncWait = 10 * time.Second
+var resyncWait = 10 * time.Second
 
 // resyncGate holds the fetches of consumers that crossed a switch until each
 // has fetched its group's committed offsets on the new cluster.
@@ -26,61 +32,176 @@ const resyncWait = 10 * time.Second
 // in step, and answers the fetch, after a pause as a broker's long poll
 // would, with an empty response, so that the client asks again and its
 // other requests on the connection go on meanwhile.
+//
+// Past the window, a consumer that still has not fetched its committed
+// offsets keeps the old cluster's positions, and the new cluster would
+// serve it other records at those offsets without anyone noticing. The
+// gateway refuses its fetches instead, partition by partition, with
+// OFFSET_OUT_OF_RANGE: the client then resets each position on the new
+// cluster as its auto.offset.reset says (or, set to none, tells its
+// application), and its ListOffsets for a partition lets that partition's
+// fetches through again. Resetting may skip or repeat records, where
+// going on would have read the wrong ones; the refusals are counted and
+// logged once per client, so that someone can look.
 type resyncGate struct {
 	until time.Time
+	route string // whose client topic ids the fetches carry
+	// pending counts the clients waiting or stale: with none, a fetch
+	// passes on one atomic load.
+	pending atomic.Int32
 
 	mu      sync.Mutex
 	waiting map[string]time.Time // client key -> when its first fetch was held
+	// stale: clients past the window, with the partitions each has reset
+	// since (by ListOffsets).
+	stale map[string]map[topicPartition]bool
 }
+
+// topicPartition names a partition by the topic id clients see.
+type topicPartition struct {
+	topic     [16]byte
+	partition int32
+}
+
+// fetchVerdict is what the gate makes of a client's Fetch.
+type fetchVerdict int
+
+const (
+	fetchPass  fetchVerdict = iota
+	fetchHold               // answer it empty, after heldFetchPause
+	fetchStale              // refuse the partitions the client has not reset
+)
 
 // heldFetchPause is how long a held fetch is answered after, as a broker's
 // long poll would answer when it has nothing.
 const heldFetchPause = 250 * time.Millisecond
 
-func newResyncGate(clients []string, until time.Time) *resyncGate {
-	g := &resyncGate{until: until, waiting: map[string]time.Time{}}
+func newResyncGate(route string, clients []string, until time.Time) *resyncGate {
+	g := &resyncGate{until: until, route: route, waiting: map[string]time.Time{}, stale: map[string]map[topicPartition]bool{}}
 	for _, c := range clients {
 		g.waiting[c] = time.Time{}
 	}
+	g.pending.Store(int32(len(g.waiting)))
 	return g
 }
 
-// hold says whether to hold a fetch of the client, and, once per client,
+// hold says what to do with a fetch of the client, and, once per client,
 // what to log about it.
-func (g *resyncGate) hold(client string) (bool, string) {
-	if g == nil {
-		return false, ""
+func (g *resyncGate) hold(client string) (fetchVerdict, string) {
+	if g == nil || g.pending.Load() == 0 {
+		return fetchPass, ""
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if _, ok := g.stale[client]; ok {
+		return fetchStale, ""
+	}
 	st, ok := g.waiting[client]
 	switch {
 	case !ok:
-		return false, ""
+		return fetchPass, ""
 	case time.Now().After(g.until):
 		delete(g.waiting, client)
-		return false, "the consumer did not fetch its committed offsets in time after the switch; " +
-			"its fetches go on from its own positions, which may be the old cluster's offsets"
+		g.stale[client] = map[topicPartition]bool{}
+		return fetchStale, "the consumer did not fetch its committed offsets in time after the switch, so its positions are the old cluster's offsets; " +
+			"its fetches are answered OFFSET_OUT_OF_RANGE until it resets each position on the new cluster (by its auto.offset.reset) or fetches its committed offsets"
 	case st.IsZero():
 		g.waiting[client] = time.Now()
-		return true, "holding the consumer's fetches until it fetches its committed offsets on the new cluster"
+		return fetchHold, "holding the consumer's fetches until it fetches its committed offsets on the new cluster"
 	}
-	return true, ""
+	return fetchHold, ""
+}
+
+// refuse answers a stale client's Fetch with OFFSET_OUT_OF_RANGE for each
+// partition it has not reset, and no fetch session; the partitions it has
+// reset are left out, to be fetched again. It returns nil, and the fetch
+// goes to the cluster, once every partition asked for is reset.
+func (g *resyncGate) refuse(client string, h wire.RequestHeader, frame []byte) (answer []byte, refused int, err error) {
+	req := kmsg.NewPtrFetchRequest()
+	if err := readRequest(h, frame, req); err != nil {
+		return nil, 0, err
+	}
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	g.mu.Lock()
+	reset, ok := g.stale[client]
+	for _, t := range req.Topics {
+		id := t.TopicID
+		if h.Version < 13 { // by name
+			id = StableTopicID(g.route, t.Topic)
+		}
+		rt := kmsg.NewFetchResponseTopic()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		for _, p := range t.Partitions {
+			if !ok || reset[topicPartition{id, p.Partition}] {
+				continue
+			}
+			rp := kmsg.NewFetchResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, kerr.OffsetOutOfRange.Code
+			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		if len(rt.Partitions) > 0 {
+			resp.Topics = append(resp.Topics, rt)
+			refused += len(rt.Partitions)
+		}
+	}
+	g.mu.Unlock()
+	if refused == 0 {
+		return nil, 0, nil
+	}
+	return responseFrame(h, resp), refused, nil
+}
+
+// listed notes the partitions a stale client listed offsets of: it is
+// resetting their positions on the new cluster, and their fetches go on.
+func (g *resyncGate) listed(client string, h wire.RequestHeader, frame []byte) error {
+	if g == nil || g.pending.Load() == 0 {
+		return nil
+	}
+	g.mu.Lock()
+	_, ok := g.stale[client]
+	g.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	req := kmsg.NewPtrListOffsetsRequest()
+	if err := readRequest(h, frame, req); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	reset, ok := g.stale[client]
+	if !ok {
+		return nil
+	}
+	for _, t := range req.Topics {
+		id := StableTopicID(g.route, t.Topic)
+		for _, p := range t.Partitions {
+			reset[topicPartition{id, p.Partition}] = true
+		}
+	}
+	return nil
 }
 
 // resynced lets the client's fetches through, and reports how long they
 // were held (zero if none was).
 func (g *resyncGate) resynced(client string) time.Duration {
-	if g == nil {
+	if g == nil || g.pending.Load() == 0 {
 		return 0
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if _, ok := g.stale[client]; ok {
+		delete(g.stale, client)
+		g.pending.Add(-1)
+		return 0
+	}
 	since, ok := g.waiting[client]
 	if !ok {
 		return 0
 	}
 	delete(g.waiting, client)
+	g.pending.Add(-1)
 	if since.IsZero() {
 		return 0
 	}
