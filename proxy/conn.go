@@ -362,6 +362,9 @@ func (s *session) request(frame []byte) (bool, error) {
 		p.memberEpoch = wire.HeartbeatMemberEpoch(h, frame)
 	case fetchKey:
 		s.fetched.Store(true)
+		if !s.route.resync.active() {
+			break
+		}
 		verdict, note := s.route.resync.hold(s.clientKey())
 		if note != "" {
 			s.log.Info(note)
@@ -383,6 +386,9 @@ func (s *session) request(frame []byte) (bool, error) {
 			}
 		}
 	case listOffsetsKey:
+		if !s.route.resync.active() {
+			break
+		}
 		if err := s.route.resync.listed(s.clientKey(), h, frame); err != nil {
 			return false, err
 		}
@@ -571,7 +577,7 @@ func (s *session) response(frame []byte, p inflight, flush bool) bool {
 	if p.key == consumerGroupHeartbeatKey && p.memberEpoch > 0 && s.route.EpochBase() > 0 {
 		wire.FenceLostMember(out, p.version)
 	}
-	if p.key == offsetFetchKey {
+	if p.key == offsetFetchKey && s.route.resync.active() {
 		if held := s.route.resync.resynced(s.clientKey()); held > 0 {
 			s.log.Info("consumer resynced with its committed offsets after the switch; its fetches go on", "held", held)
 		}

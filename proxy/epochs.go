@@ -57,7 +57,7 @@ func (e *epochs) fence(cfg *config.Gateway) error {
 		if !ok {
 			continue
 		}
-		if err := config.FenceRoute(rc.Name, "served by the gateway", cur.Domain, cur.Epoch, rc.StreamingDomain.Name, rc.Epoch); err != nil {
+		if err := config.FenceRoute(rc.Name, "served by the gateway (recorded in "+e.path+")", cur.Domain, cur.Epoch, rc.StreamingDomain.Name, rc.Epoch); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -85,10 +85,14 @@ func newResyncGate(route string, clients []string, until time.Time) *resyncGate 
 	return g
 }
 
+// active says whether any client still waits or is stale: if none, a
+// fetch passes without the client's key being worked out.
+func (g *resyncGate) active() bool { return g != nil && g.pending.Load() > 0 }
+
 // hold says what to do with a fetch of the client, and, once per client,
 // what to log about it.
 func (g *resyncGate) hold(client string) (fetchVerdict, string) {
-	if g == nil || g.pending.Load() == 0 {
+	if !g.active() {
 		return fetchPass, ""
 	}
 	g.mu.Lock()
@@ -155,7 +159,7 @@ func (g *resyncGate) refuse(client string, h wire.RequestHeader, frame []byte) (
 // listed notes the partitions a stale client listed offsets of: it is
 // resetting their positions on the new cluster, and their fetches go on.
 func (g *resyncGate) listed(client string, h wire.RequestHeader, frame []byte) error {
-	if g == nil || g.pending.Load() == 0 {
+	if !g.active() {
 		return nil
 	}
 	g.mu.Lock()
@@ -186,7 +190,7 @@ func (g *resyncGate) listed(client string, h wire.RequestHeader, frame []byte) e
 // resynced lets the client's fetches through, and reports how long they
 // were held (zero if none was).
 func (g *resyncGate) resynced(client string) time.Duration {
-	if g == nil || g.pending.Load() == 0 {
+	if !g.active() {
 		return 0
 	}
 	g.mu.Lock()
