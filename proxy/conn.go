@@ -385,6 +385,22 @@ func (s *session) request(frame []byte) (bool, error) {
 				out = wire.Placeholder(h.CorrelationID)
 			}
 		}
+	case offsetCommitKey:
+		if !s.route.resync.active() {
+			break
+		}
+		answer, refused, note, err := s.route.resync.refuseCommit(s.clientKey(), h, frame)
+		if err != nil {
+			return false, err
+		}
+		if note != "" {
+			s.log.Warn(note)
+		}
+		if answer != nil {
+			s.route.metrics.staleCommits.Add(float64(refused))
+			p.answer = answer
+			out = wire.Placeholder(h.CorrelationID)
+		}
 	case listOffsetsKey:
 		if !s.route.resync.active() {
 			break
@@ -626,6 +642,7 @@ const (
 	produceKey                = 0
 	fetchKey                  = 1
 	listOffsetsKey            = 2
+	offsetCommitKey           = 8
 	offsetFetchKey            = 9
 	joinGroupKey              = 11
 	syncGroupKey              = 14

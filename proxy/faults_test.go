@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -287,6 +288,30 @@ func TestConsumerPastResyncWindowIsReset(t *testing.T) {
 	if code, _ := b.restartWithin("the switch"); code != http.StatusOK {
 		t.Fatalf("switch answered %d", code)
 	}
+	// A commit of a partition whose position it has not reset would store
+	// the old cluster's offset: refused, while another client's goes on.
+	commit := func(cl *kgo.Client) int16 {
+		t.Helper()
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Group, req.Generation = "simple", -1
+		ct := kmsg.NewOffsetCommitRequestTopic()
+		ct.Topic, ct.TopicID = topic, proxy.StableTopicID("switchover-route", topic) // by name or id, as the version wants
+		cp := kmsg.NewOffsetCommitRequestTopicPartition()
+		cp.Partition, cp.Offset = 1, 5
+		ct.Partitions = append(ct.Partitions, cp)
+		req.Topics = append(req.Topics, ct)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := commit(consumer); code != kerr.UnknownMemberID.Code {
+		t.Errorf("a commit of the old cluster's offset after the switch answered %v, want UNKNOWN_MEMBER_ID", kerr.ErrorForCode(code))
+	}
+	if code := commit(b.client(kgo.ClientID("other"))); code != 0 {
+		t.Errorf("another client's commit answered %v", kerr.ErrorForCode(code))
+	}
 	seen = nil
 	for !slices.Contains(seen, "new-19") {
 		consumer.PollFetches(ctx).EachRecord(func(r *kgo.Record) { seen = append(seen, string(r.Value)) })
@@ -297,7 +322,10 @@ func TestConsumerPastResyncWindowIsReset(t *testing.T) {
 	if !slices.Contains(seen, "new-0") {
 		t.Fatalf("after the switch the consumer read %v: it went on from the old cluster's offset 5 instead of resetting", seen)
 	}
-	if got := b.counter("turnout_gateway_stale_fetch_partitions_total"); got == 0 {
-		t.Error("no stale fetch counted")
+	if got := b.counter("turnout_gateway_old_offsets_refused_total", "api", "Fetch"); got == 0 {
+		t.Error("no refused fetch counted")
+	}
+	if got := b.counter("turnout_gateway_old_offsets_refused_total", "api", "OffsetCommit"); got != 1 {
+		t.Errorf("%v refused commit partitions counted, want 1", got)
 	}
 }

@@ -27,7 +27,7 @@ type Metrics struct {
 	configEpoch     *prometheus.GaugeVec
 	pauses          *prometheus.CounterVec
 	produceHeld     *prometheus.CounterVec
-	staleFetches    *prometheus.CounterVec
+	oldOffsets      *prometheus.CounterVec
 	clusterLogins   *prometheus.CounterVec
 
 	mu     sync.Mutex
@@ -84,17 +84,17 @@ func NewMetrics() *Metrics {
 	m.produceHeld = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "turnout_gateway_produce_held_total", Help: "Produce requests held by a pause, by route.",
 	}, []string{"route"})
-	m.staleFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "turnout_gateway_stale_fetch_partitions_total",
-		Help: "Partitions of fetches answered OFFSET_OUT_OF_RANGE because the consumer kept the old cluster's positions past the resync window after a switch, by route.",
-	}, []string{"route"})
+	m.oldOffsets = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_old_offsets_refused_total",
+		Help: "Partitions of Fetch and OffsetCommit requests the gateway refused because they carried the old cluster's offsets after a switch, by route and API.",
+	}, []string{"route", "api"})
 	m.clusterLogins = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "turnout_gateway_cluster_logins_total",
 		Help: "The gateway's own SASL logins to the cluster for swap clients, by route, kind (first, or again before the session lifetime ends) and outcome.",
 	}, []string{"route", "kind", "outcome"})
 	for _, c := range []prometheus.Collector{m.connections, m.connectionsOpen, m.requests, m.latency, m.bytesIn,
 		m.bytesOut, m.dialErrors, m.frameErrors, m.unmapped, m.unknownTopicIDs, m.restarts, m.configEpoch,
-		m.pauses, m.produceHeld, m.staleFetches, m.clusterLogins} {
+		m.pauses, m.produceHeld, m.oldOffsets, m.clusterLogins} {
 		f(c)
 	}
 	return m
@@ -114,6 +114,7 @@ type routeMetrics struct {
 	pauses          prometheus.Counter
 	produceHeld     prometheus.Counter
 	staleFetches    prometheus.Counter
+	staleCommits    prometheus.Counter
 
 	mu       sync.Mutex
 	requests map[int16]prometheus.Counter
@@ -140,7 +141,8 @@ func (m *Metrics) route(name string) *routeMetrics {
 		unknownTopicIDs: m.unknownTopicIDs.WithLabelValues(name),
 		pauses:          m.pauses.WithLabelValues(name),
 		produceHeld:     m.produceHeld.WithLabelValues(name),
-		staleFetches:    m.staleFetches.WithLabelValues(name),
+		staleFetches:    m.oldOffsets.WithLabelValues(name, "Fetch"),
+		staleCommits:    m.oldOffsets.WithLabelValues(name, "OffsetCommit"),
 		requests:        map[int16]prometheus.Counter{},
 		latency:         map[int16]prometheus.Observer{},
 		route:           name,

@@ -40,7 +40,9 @@ var resyncWait = 10 * time.Second
 // OFFSET_OUT_OF_RANGE: the client then resets each position on the new
 // cluster as its auto.offset.reset says (or, set to none, tells its
 // application), and its ListOffsets for a partition lets that partition's
-// fetches through again. Resetting may skip or repeat records, where
+// fetches through again. Its offset commits, which would store the old
+// offsets on the new cluster, are refused likewise (refuseCommit), from the
+// switch on. Resetting may skip or repeat records, where
 // going on would have read the wrong ones; the refusals are counted and
 // logged once per client, so that someone can look.
 type resyncGate struct {
@@ -54,7 +56,8 @@ type resyncGate struct {
 	waiting map[string]time.Time // client key -> when its first fetch was held
 	// stale: clients past the window, with the partitions each has reset
 	// since (by ListOffsets).
-	stale map[string]map[topicPartition]bool
+	stale       map[string]map[topicPartition]bool
+	commitNoted map[string]bool // clients whose refused commits were logged
 }
 
 // topicPartition names a partition by the topic id clients see.
@@ -77,7 +80,8 @@ const (
 const heldFetchPause = 250 * time.Millisecond
 
 func newResyncGate(route string, clients []string, until time.Time) *resyncGate {
-	g := &resyncGate{until: until, route: route, waiting: map[string]time.Time{}, stale: map[string]map[topicPartition]bool{}}
+	g := &resyncGate{until: until, route: route, waiting: map[string]time.Time{}, stale: map[string]map[topicPartition]bool{},
+		commitNoted: map[string]bool{}}
 	for _, c := range clients {
 		g.waiting[c] = time.Time{}
 	}
@@ -126,17 +130,11 @@ func (g *resyncGate) refuse(client string, h wire.RequestHeader, frame []byte) (
 		return nil, 0, err
 	}
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	g.mu.Lock()
-	reset, ok := g.stale[client]
 	for _, t := range req.Topics {
-		id := t.TopicID
-		if h.Version < 13 { // by name
-			id = StableTopicID(g.route, t.Topic)
-		}
 		rt := kmsg.NewFetchResponseTopic()
 		rt.Topic, rt.TopicID = t.Topic, t.TopicID
 		for _, p := range t.Partitions {
-			if !ok || reset[topicPartition{id, p.Partition}] {
+			if !g.oldPosition(client, g.partition(t.Topic, t.TopicID, h.Version >= 13, p.Partition)) {
 				continue
 			}
 			rp := kmsg.NewFetchResponseTopicPartition()
@@ -149,11 +147,77 @@ func (g *resyncGate) refuse(client string, h wire.RequestHeader, frame []byte) (
 			refused += len(rt.Partitions)
 		}
 	}
-	g.mu.Unlock()
 	if refused == 0 {
 		return nil, 0, nil
 	}
 	return responseFrame(h, resp), refused, nil
+}
+
+// refuseCommit answers an OffsetCommit that would store the old cluster's
+// offsets on the new one (a client waiting for its committed offsets, or
+// past the window with partitions it has not reset) with UNKNOWN_MEMBER_ID
+// for every partition (the new cluster does not know the member, and both
+// Java consumers and franz-go take it as a failed commit, not a fatal
+// error): nothing of it is committed, since the gateway answers in the
+// cluster's stead, and the client's next commit, made from positions it has
+// reset, goes through. It returns nil when the commit may go on, and
+// once per client, what to log.
+func (g *resyncGate) refuseCommit(client string, h wire.RequestHeader, frame []byte) (answer []byte, refused int, note string, err error) {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	if err := readRequest(h, frame, req); err != nil {
+		return nil, 0, "", err
+	}
+	old := false
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			old = old || g.oldPosition(client, g.partition(t.Topic, t.TopicID, h.Version >= 10, p.Partition))
+		}
+	}
+	if !old {
+		return nil, 0, "", nil
+	}
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	for _, t := range req.Topics {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, kerr.UnknownMemberID.Code
+			rt.Partitions = append(rt.Partitions, rp)
+			refused++
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.commitNoted[client] {
+		g.commitNoted[client] = true
+		note = "refusing the consumer's offset commits: they hold the old cluster's offsets, as it has not fetched its committed offsets " +
+			"(or reset its positions) on the new cluster since the switch"
+	}
+	return responseFrame(h, resp), refused, note, nil
+}
+
+// partition names a partition by the topic id clients see, from a request
+// that names topics by id, or by name.
+func (g *resyncGate) partition(name string, id [16]byte, byID bool, partition int32) topicPartition {
+	if !byID {
+		id = StableTopicID(g.route, name)
+	}
+	return topicPartition{id, partition}
+}
+
+// oldPosition says whether the client's position on a partition is still
+// the old cluster's offset: it has not fetched its committed offsets since
+// the switch, nor (past the window) reset that partition.
+func (g *resyncGate) oldPosition(client string, tp topicPartition) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.waiting[client]; ok {
+		return true
+	}
+	reset, ok := g.stale[client]
+	return ok && !reset[tp]
 }
 
 // listed notes the partitions a stale client listed offsets of: it is
@@ -179,9 +243,8 @@ func (g *resyncGate) listed(client string, h wire.RequestHeader, frame []byte) e
 		return nil
 	}
 	for _, t := range req.Topics {
-		id := StableTopicID(g.route, t.Topic)
 		for _, p := range t.Partitions {
-			reset[topicPartition{id, p.Partition}] = true
+			reset[g.partition(t.Topic, [16]byte{}, false, p.Partition)] = true
 		}
 	}
 	return nil
