@@ -145,7 +145,7 @@ func New(cfg Config) (*Agent, error) {
 		a.httpLn.Close()
 		return nil, err
 	}
-	a.http = &http.Server{Handler: ctlsec.Guard(token, a.handler()), ReadHeaderTimeout: 10 * time.Second}
+	a.http = ctlsec.AdminLimits.Server(ctlsec.Guard(token, a.handler()))
 	return a, nil
 }
 

@@ -665,8 +665,8 @@ func TestStaleFlipIsRefused(t *testing.T) {
 		t.Fatalf("after flips posted to /v1/apply the route is %+v", r)
 	}
 	// The gateway config guards itself the same way.
-	if _, err := config.SwitchRoute(h.gwPath, route, standby, 0); err != nil {
-		t.Fatalf("switching at the file's own epoch: %v", err)
+	if _, err := config.SwitchRoute(h.gwPath, route, standby, 0); !errors.Is(err, config.ErrStaleEpoch) {
+		t.Fatalf("a write at the file's own epoch for another domain: %v, want ErrStaleEpoch", err)
 	}
 	if _, err := config.SwitchRoute(h.gwPath, route, primary, -1); !errors.Is(err, config.ErrStaleEpoch) {
 		t.Fatalf("a write with an older epoch than the file's: %v, want ErrStaleEpoch", err)

@@ -32,6 +32,14 @@ const readBufferSize = 8 << 10
 // write; a frame larger than it is written straight through.
 const writeBufferSize = 4 << 10
 
+// preAuthMaxFrame bounds a client's frames until the cluster has answered
+// one of its requests past the connection's set-up (ApiVersions and SASL):
+// until then the client may not be who it claims, and the frame buffer is
+// allocated from the length prefix alone. Kafka caps its own SASL frames
+// before authentication likewise (512 KiB); 1 MiB leaves room for large
+// SASL tokens.
+const preAuthMaxFrame = 1 << 20
+
 // inflight is a forwarded request awaiting its response.
 type inflight struct {
 	key, version  int16
@@ -81,7 +89,11 @@ type session struct {
 	fetched  atomic.Bool            // the client is a consumer
 	// working: the client sent a request past the connection's set-up
 	// (ApiVersions and SASL), so it counts the connection as up.
-	working  atomic.Bool
+	working atomic.Bool
+	// trusted: the cluster answered a request past the set-up, so the
+	// client is authenticated (or the cluster needs no authentication) and
+	// its frames may be as large as the configuration allows.
+	trusted  atomic.Bool
 	wmu      sync.Mutex    // client writes: the response loop's, and the gateway's own answers
 	inFlight atomic.Int32  // requests forwarded and not yet answered
 	enqueued uint64        // entries ever queued; the request loop's alone
@@ -171,7 +183,34 @@ func (s *session) run() {
 // for: their clients ask again on their next connection. If linger is not
 // nil, the client's connection is closed only when it returns, although
 // nothing more is read from it.
+//
+// drain returns by the deadline, plus drainGrace, whatever the peers do: a
+// client that stops reading, or a cluster that stops reading, meets the
+// write deadline; should anything still hold the session past that, both
+// connections are closed under it.
 func (s *session) drain(deadline time.Time, linger func()) {
+	s.startDrain(deadline, linger)
+	past := time.NewTimer(time.Until(deadline) + drainGrace)
+	defer past.Stop()
+	select {
+	case <-s.done:
+		return
+	case <-past.C:
+	}
+	s.log.Warn("closing connection: not drained by the drain deadline")
+	s.client.Close()
+	s.upstream.Close()
+	<-s.done
+}
+
+// drainGrace is how long past its deadline a drain waits for the session's
+// loops to notice their deadlines before it closes the connections.
+const drainGrace = time.Second
+
+// startDrain makes the session drain and returns at once; run ends it, by the
+// deadline. A session switched away from before it runs is drained this way
+// and then run: it must not wait for itself.
+func (s *session) startDrain(deadline time.Time, linger func()) {
 	s.once.Do(func() {
 		if linger != nil {
 			s.linger.Store(&linger)
@@ -181,12 +220,15 @@ func (s *session) drain(deadline time.Time, linger func()) {
 	// Unblock a read of the next request; one half-read is dropped, and the
 	// client resends it on its next connection since it was never answered.
 	s.client.SetReadDeadline(time.Now())
+	// Responses owed still go out, but to a client that reads them only by
+	// the deadline; likewise requests buffered for the cluster.
+	s.client.SetWriteDeadline(deadline)
+	s.upstream.SetWriteDeadline(deadline)
 	if s.owed.Load() == 0 {
 		s.upstream.Close()
 	} else {
 		s.upstream.SetReadDeadline(deadline)
 	}
-	<-s.done
 }
 
 func (s *session) ended() bool {
@@ -217,9 +259,20 @@ func (s *session) requests() {
 		}
 	}()
 	in := bufio.NewReaderSize(s.client, readBufferSize)
+	limit := min(preAuthMaxFrame, s.maxFrame)
 	for {
-		bp, err := wire.ReadFrame(in, s.maxFrame)
+		// Trust may come while the loop waits for the next frame: look
+		// once its length has arrived.
+		if limit < s.maxFrame {
+			if _, err := in.Peek(4); err == nil && s.trusted.Load() {
+				limit = s.maxFrame
+			}
+		}
+		bp, err := wire.ReadFrame(in, limit)
 		if err != nil {
+			if limit < s.maxFrame && errors.Is(err, wire.ErrFrameTooLarge) {
+				err = fmt.Errorf("%w, the limit until the cluster has answered a request past the connection's set-up (ApiVersions, SASL)", err)
+			}
 			s.readFailed("client", err)
 			return
 		}
@@ -270,7 +323,7 @@ func (s *session) request(frame []byte) (bool, error) {
 		id := wire.ClientID(frame)
 		s.clientID.Store(&id)
 	}
-	if !s.working.Load() && h.Key != apiVersionsKey && h.Key != saslHandshakeKey && h.Key != saslAuthenticateKey {
+	if !s.working.Load() && !setupKey(h.Key) {
 		s.working.Store(true)
 	}
 	s.route.metrics.bytesIn.Add(float64(len(frame)))
@@ -309,14 +362,51 @@ func (s *session) request(frame []byte) (bool, error) {
 		p.memberEpoch = wire.HeartbeatMemberEpoch(h, frame)
 	case fetchKey:
 		s.fetched.Store(true)
-		hold, note := s.route.resync.hold(s.clientKey())
+		if !s.route.resync.active() {
+			break
+		}
+		verdict, note := s.route.resync.hold(s.clientKey())
 		if note != "" {
 			s.log.Info(note)
 		}
-		if hold {
+		switch verdict {
+		case fetchHold:
 			p.answer = wire.EmptyFetchResponse(h.CorrelationID, h.Version)
 			p.notBefore = time.Now().Add(heldFetchPause)
 			out = wire.Placeholder(h.CorrelationID)
+		case fetchStale:
+			answer, refused, err := s.route.resync.refuse(s.clientKey(), h, frame)
+			if err != nil {
+				return false, err
+			}
+			if answer != nil {
+				s.route.metrics.staleFetches.Add(float64(refused))
+				p.answer = answer
+				out = wire.Placeholder(h.CorrelationID)
+			}
+		}
+	case offsetCommitKey:
+		if !s.route.resync.active() {
+			break
+		}
+		answer, refused, note, err := s.route.resync.refuseCommit(s.clientKey(), h, frame)
+		if err != nil {
+			return false, err
+		}
+		if note != "" {
+			s.log.Warn(note)
+		}
+		if answer != nil {
+			s.route.metrics.staleCommits.Add(float64(refused))
+			p.answer = answer
+			out = wire.Placeholder(h.CorrelationID)
+		}
+	case listOffsetsKey:
+		if !s.route.resync.active() {
+			break
+		}
+		if err := s.route.resync.listed(s.clientKey(), h, frame); err != nil {
+			return false, err
 		}
 	}
 	// Queued before the write so the response always finds it.
@@ -445,6 +535,9 @@ func (s *session) responses() {
 		select {
 		case p = <-s.pending:
 			s.answered.Add(1)
+			if !setupKey(p.key) && !s.trusted.Load() {
+				s.trusted.Store(true)
+			}
 		default:
 			wire.PutBuffer(bp)
 			s.log.Error("closing connection: the cluster sent a response to no request")
@@ -503,7 +596,7 @@ func (s *session) response(frame []byte, p inflight, flush bool) bool {
 	if p.key == consumerGroupHeartbeatKey && p.memberEpoch > 0 && s.route.EpochBase() > 0 {
 		wire.FenceLostMember(out, p.version)
 	}
-	if p.key == offsetFetchKey {
+	if p.key == offsetFetchKey && s.route.resync.active() {
 		if held := s.route.resync.resynced(s.clientKey()); held > 0 {
 			s.log.Info("consumer resynced with its committed offsets after the switch; its fetches go on", "held", held)
 		}
@@ -542,9 +635,17 @@ func (s *session) readFailed(side string, err error) {
 	}
 }
 
+// setupKey says whether a request belongs to a connection's set-up, which
+// a client sends before it is authenticated.
+func setupKey(key int16) bool {
+	return key == apiVersionsKey || key == saslHandshakeKey || key == saslAuthenticateKey
+}
+
 const (
 	produceKey                = 0
 	fetchKey                  = 1
+	listOffsetsKey            = 2
+	offsetCommitKey           = 8
 	offsetFetchKey            = 9
 	joinGroupKey              = 11
 	syncGroupKey              = 14

@@ -9,3 +9,11 @@ func SetRoundTripTimeout(d time.Duration) (restore func()) {
 	roundTripTimeout = d
 	return func() { roundTripTimeout = old }
 }
+
+// SetResyncWait shortens how long a consumer's fetches are held after a
+// switch; restore puts it back.
+func SetResyncWait(d time.Duration) (restore func()) {
+	old := resyncWait
+	resyncWait = d
+	return func() { resyncWait = old }
+}

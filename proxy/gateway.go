@@ -35,6 +35,7 @@ type Gateway struct {
 	mu        sync.Mutex        // serialises Start, Restart and Close
 	listeners map[int]*listener // by port
 	closed    bool
+	epochs    *epochs        // the highest epoch served of each route
 	wg        sync.WaitGroup // accept loops and sessions
 	ready     atomic.Bool
 	cfg       atomic.Pointer[config.Gateway]
@@ -117,13 +118,31 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return err
 	}
 	g.warn(cfg)
+	e, err := loadEpochs(g.path)
+	if err != nil {
+		return err
+	}
+	if err := e.fence(cfg); err != nil {
+		return fmt.Errorf("%w; not serving it: set the route's epoch (and domain) to what the agents last decided", err)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.epochs = e
 	if err := g.apply(ctx, cfg); err != nil {
 		return err
 	}
+	g.recordEpochs(cfg)
 	g.ready.Store(true)
 	return nil
+}
+
+// recordEpochs keeps what cfg serves for the next process too. A gateway
+// whose state file cannot be written still serves: it then fences only
+// within this process.
+func (g *Gateway) recordEpochs(cfg *config.Gateway) {
+	if err := g.epochs.record(cfg); err != nil {
+		g.log.Warn("could not record the routes' epochs; a restarted gateway process would not know them", "file", g.epochs.path, "err", err)
+	}
 }
 
 // warn logs the settings of cfg that weaken security, at every start and
@@ -139,7 +158,9 @@ func (g *Gateway) warn(cfg *config.Gateway) {
 // new cluster at once, and existing ones are drained (in-flight responses
 // delivered, bounded by the drain timeout) and closed, so clients reconnect
 // through the gateway to the new cluster. Unchanged routes keep their
-// connections. An invalid file changes nothing and is returned as the error.
+// connections. An invalid file changes nothing and is returned as the error;
+// so does one that moves a route back to an older epoch, or to another
+// domain at the epoch served (config.ErrStaleEpoch).
 func (g *Gateway) Restart(ctx context.Context) error {
 	cfg, err := config.Load(g.path)
 	if err != nil {
@@ -152,10 +173,16 @@ func (g *Gateway) Restart(ctx context.Context) error {
 	if g.closed {
 		return errors.New("gateway is shutting down")
 	}
+	if err := g.epochs.fence(cfg); err != nil {
+		g.metrics.restarts.WithLabelValues("refused").Inc()
+		g.log.Error("restart refused: the configuration file would move a route back", "file", g.path, "err", err)
+		return fmt.Errorf("%w; still serving the previous configuration", err)
+	}
 	if err := g.apply(ctx, cfg); err != nil {
 		g.metrics.restarts.WithLabelValues("failed").Inc()
 		return err
 	}
+	g.recordEpochs(cfg)
 	g.metrics.restarts.WithLabelValues("ok").Inc()
 	return nil
 }
@@ -272,7 +299,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Gateway) error {
 			g.routes[name] = rs
 		}
 		if cur := rs.route.Load(); cur != nil && cur.Domain != r.Domain {
-			r.resync = newResyncGate(rs.consumers(cur), time.Now().Add(resyncWait))
+			r.resync = newResyncGate(r.Name, rs.consumers(cur), time.Now().Add(resyncWait))
 		}
 		if old := rs.swap(r); old != nil {
 			stale = append(stale, old)
@@ -472,8 +499,10 @@ func (g *Gateway) serve(l *listener, c net.Conn) {
 	rs.sessions[s] = struct{}{}
 	rs.mu.Unlock()
 	// A restart may have switched the route while this session dialled.
+	// The session still runs, to end at once: a restart's drain may have
+	// found it registered, and waits for its end.
 	if rs.route.Load() != r {
-		s.drain(time.Now(), nil)
+		s.startDrain(time.Now(), nil)
 	}
 	s.run()
 	rs.mu.Lock()

@@ -28,6 +28,7 @@ type Metrics struct {
 	pauses          *prometheus.CounterVec
 	produceHeld     *prometheus.CounterVec
 	leaseLapses     *prometheus.CounterVec
+	oldOffsets      *prometheus.CounterVec
 	clusterLogins   *prometheus.CounterVec
 
 	mu     sync.Mutex
@@ -87,13 +88,17 @@ func NewMetrics() *Metrics {
 	m.leaseLapses = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "turnout_gateway_lease_lapses_total", Help: "Route leases that lapsed unrenewed (the route's Produce requests are then held), by route.",
 	}, []string{"route"})
+	m.oldOffsets = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "turnout_gateway_old_offsets_refused_total",
+		Help: "Partitions of Fetch and OffsetCommit requests the gateway refused because they carried the old cluster's offsets after a switch, by route and API.",
+	}, []string{"route", "api"})
 	m.clusterLogins = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "turnout_gateway_cluster_logins_total",
 		Help: "The gateway's own SASL logins to the cluster for swap clients, by route, kind (first, or again before the session lifetime ends) and outcome.",
 	}, []string{"route", "kind", "outcome"})
 	for _, c := range []prometheus.Collector{m.connections, m.connectionsOpen, m.requests, m.latency, m.bytesIn,
 		m.bytesOut, m.dialErrors, m.frameErrors, m.unmapped, m.unknownTopicIDs, m.restarts, m.configEpoch,
-		m.pauses, m.produceHeld, m.leaseLapses, m.clusterLogins} {
+		m.pauses, m.produceHeld, m.leaseLapses, m.oldOffsets, m.clusterLogins} {
 		f(c)
 	}
 	return m
@@ -113,6 +118,8 @@ type routeMetrics struct {
 	pauses          prometheus.Counter
 	produceHeld     prometheus.Counter
 	leaseLapses     prometheus.Counter
+	staleFetches    prometheus.Counter
+	staleCommits    prometheus.Counter
 
 	mu       sync.Mutex
 	requests map[int16]prometheus.Counter
@@ -140,6 +147,8 @@ func (m *Metrics) route(name string) *routeMetrics {
 		pauses:          m.pauses.WithLabelValues(name),
 		produceHeld:     m.produceHeld.WithLabelValues(name),
 		leaseLapses:     m.leaseLapses.WithLabelValues(name),
+		staleFetches:    m.oldOffsets.WithLabelValues(name, "Fetch"),
+		staleCommits:    m.oldOffsets.WithLabelValues(name, "OffsetCommit"),
 		requests:        map[int16]prometheus.Counter{},
 		latency:         map[int16]prometheus.Observer{},
 		route:           name,

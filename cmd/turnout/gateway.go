@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -61,7 +60,7 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	handler := ctlsec.Guard(token, proxy.AdminHandler(gw, metrics, cfg.MetricsEnabled()))
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := ctlsec.AdminLimits.Server(handler)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("gateway ready", "config", *path, "admin", ln.Addr().String(),

@@ -95,7 +95,8 @@ type Server struct {
 }
 
 // Listen listens on addr and returns the listener (TLS when a certificate
-// is set) and the token state-changing calls need. It refuses a
+// is set, at most AdminLimits.MaxConns connections open at once) and the
+// token state-changing calls need. It refuses a
 // non-loopback address without a token file, so that nobody who can reach
 // the port can change state.
 func (s Server) Listen(addr string) (net.Listener, string, error) {
@@ -120,6 +121,7 @@ func (s Server) Listen(addr string) (net.Listener, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	ln = LimitListener(ln, AdminLimits.MaxConns)
 	if cfg != nil {
 		ln = tls.NewListener(ln, cfg)
 	}

@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -17,8 +20,26 @@ import (
 )
 
 // ErrStaleEpoch is returned by SetRoute when the file already holds a newer
-// epoch for the route than the writer's.
+// epoch for the route than the writer's, or the same epoch naming another
+// domain.
 var ErrStaleEpoch = errors.New("stale writer refused")
+
+// FenceRoute refuses to move a route from domain cur at epoch curEpoch
+// (where says where that is: "in the file", "served by the gateway") to
+// domain at epoch, when that is a stale writer's move: an older epoch, or
+// the same epoch naming another domain. Each epoch is one decision of the
+// agents, so it names one domain; two writers that both claim it cannot
+// both be right, and the first one to arrive wins.
+func FenceRoute(route, where, cur string, curEpoch int32, domain string, epoch int32) error {
+	switch {
+	case epoch < curEpoch:
+		return fmt.Errorf("%w: route %q is at epoch %d %s, newer than %d", ErrStaleEpoch, route, curEpoch, where, epoch)
+	case epoch == curEpoch && domain != cur:
+		return fmt.Errorf("%w: route %q is at epoch %d on %s %s; epoch %d cannot also point it at %s",
+			ErrStaleEpoch, route, curEpoch, cur, where, epoch, domain)
+	}
+	return nil
+}
 
 // SetRoute returns data with route pointed at the given streaming domain and
 // bootstrap server, at the given epoch. Nothing else changes: comments and
@@ -45,8 +66,8 @@ func SetRoute(data []byte, route, domain, bootstrapServerID string, epoch int32)
 	if d.BootstrapServer(bootstrapServerID) == nil {
 		return nil, fmt.Errorf("no bootstrap server %q in streaming domain %q (known: %s)", bootstrapServerID, domain, serverIDs(d))
 	}
-	if epoch < r.Epoch {
-		return nil, fmt.Errorf("%w: route %q is at epoch %d in the file, newer than %d", ErrStaleEpoch, route, r.Epoch, epoch)
+	if err := FenceRoute(route, "in the file", r.StreamingDomain.Name, r.Epoch, domain, epoch); err != nil {
+		return nil, err
 	}
 
 	var doc yaml.Node
@@ -127,8 +148,18 @@ func sameSettings(a, b *Gateway) bool {
 // changed (it has not if the route is there already). The route keeps its
 // bootstrap server id if the new domain has one by that id (the usual setup
 // names listeners alike), else takes the domain's first. A writer with an
-// epoch older than the file's is refused with ErrStaleEpoch.
+// epoch older than the file's, or at the file's epoch for another domain, is
+// refused with ErrStaleEpoch. The read, the check and the write are one step
+// for every writer in this process and, through a lock file beside the
+// file, in others (an agent and a gateway on one host).
 func SwitchRoute(path, route, domain string, epoch int32) (changed bool, err error) {
+	switchMu.Lock()
+	defer switchMu.Unlock()
+	unlock, err := lockFile(path)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return false, fmt.Errorf("reading the gateway config: %w", err)
@@ -157,6 +188,46 @@ func SwitchRoute(path, route, domain string, epoch int32) (changed bool, err err
 		return false, fmt.Errorf("%s: %w", path, err)
 	}
 	return true, WriteFileAtomic(path, out)
+}
+
+// switchMu serialises SwitchRoute within the process, so that its own
+// writers queue rather than poll the lock file.
+var switchMu sync.Mutex
+
+// lockWait bounds how long a writer waits for another to finish with the
+// file; a switch is one small write, so a longer wait means a stuck writer.
+const lockWait = 10 * time.Second
+
+// lockFile takes the exclusive lock of the lock file beside path (.NAME.lock,
+// kept: removing it would let two writers lock two different files).
+func lockFile(path string) (unlock func(), err error) {
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		path = p
+	}
+	name := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".lock")
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening the lock file of the gateway config: %w", err)
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	give := time.After(lockWait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil // closing releases the lock
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", name, err)
+		}
+		select {
+		case <-tick.C:
+		case <-give:
+			f.Close()
+			return nil, fmt.Errorf("another writer has held %s for over %v; is a process stuck writing the gateway config?", name, lockWait)
+		}
+	}
 }
 
 // WriteFileAtomic replaces the file at path with data so that readers see

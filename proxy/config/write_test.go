@@ -5,7 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestSetRoute(t *testing.T) {
@@ -173,5 +176,93 @@ func checkNoTemp(t *testing.T, dir string) {
 		if strings.Contains(e.Name(), ".tmp") {
 			t.Errorf("temporary file %s left behind", e.Name())
 		}
+	}
+}
+
+func TestFenceRoute(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		curEpoch int32
+		domain   string
+		epoch    int32
+		want     string // empty: allowed
+	}{
+		{"newer epoch, other domain", 3, "b", 4, ""},
+		{"newer epoch, same domain", 3, "a", 4, ""},
+		{"same epoch, same domain", 3, "a", 3, ""},
+		{"same epoch, other domain", 3, "b", 3, `stale writer refused: route "r" is at epoch 3 on a in the file; epoch 3 cannot also point it at b`},
+		{"older epoch", 3, "a", 2, `stale writer refused: route "r" is at epoch 3 in the file, newer than 2`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := FenceRoute("r", "in the file", "a", tt.curEpoch, tt.domain, tt.epoch)
+			if tt.want == "" && err != nil || tt.want != "" && (!errors.Is(err, ErrStaleEpoch) || err.Error() != tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestSwitchRouteOneWinnerPerEpoch: writers that race to point a route at
+// different domains at one epoch each read, check and write in turn, so
+// exactly one of them wins and the others are refused as stale.
+func TestSwitchRouteOneWinnerPerEpoch(t *testing.T) {
+	data, err := os.ReadFile("testdata/switchover.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	for round := int32(1); round <= 20; round++ {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var won, stale atomic.Int32
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				changed, err := SwitchRoute(path, "switchover-route", []string{"kafka1-domain", "kafka2-domain"}[i%2], 1)
+				switch {
+				case errors.Is(err, ErrStaleEpoch):
+					stale.Add(1)
+				case err != nil:
+					t.Error(err)
+				case changed:
+					won.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if won.Load() != 1 || stale.Load() != 4 {
+			t.Fatalf("round %d: %d writers changed the file and %d were refused; want 1 and the 4 of the other domain", round, won.Load(), stale.Load())
+		}
+	}
+}
+
+// TestSwitchRouteWaitsForOtherProcess: a writer holding the lock file (as
+// another process would) makes SwitchRoute wait until it lets go.
+func TestSwitchRouteWaitsForOtherProcess(t *testing.T) {
+	data, err := os.ReadFile("testdata/switchover.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := lockFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := SwitchRoute(path, "switchover-route", "kafka2-domain", 1); done <- err }()
+	select {
+	case err := <-done:
+		t.Fatalf("SwitchRoute went ahead while another writer held the lock: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
