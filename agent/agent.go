@@ -61,6 +61,10 @@ type Config struct {
 	CAFile string
 	// RaftTLS, when set, secures Raft with mutual TLS (see ctlsec.RaftTLS).
 	RaftTLS *tls.Config
+	// FaultClockOffset sets the clock this agent dates the reports it
+	// hands the leader by that far off the real one, as a follower with a
+	// wrong clock would: for drills only (TURNOUT_FAULT_CLOCK_OFFSET).
+	FaultClockOffset time.Duration
 }
 
 // Agent is a running agent.

@@ -322,13 +322,22 @@ func (a *Agent) apply(ctx context.Context, cmd consensus.Command) error {
 	if err != nil {
 		return err
 	}
+	skew := a.cfg.FaultClockOffset
+	switch c := cmd.(type) {
+	case consensus.ReportView:
+		c.At = c.At.Add(skew)
+		cmd = c
+	case consensus.ReportLag:
+		c.At = c.At.Add(skew)
+		cmd = c
+	}
 	data, err := consensus.Encode(cmd)
 	if err != nil {
 		return err
 	}
 	// The leader dates the report by its age on this agent's clock, not by
 	// this clock's time.
-	sent := http.Header{SentAtHeader: {time.Now().Format(time.RFC3339Nano)}}
+	sent := http.Header{SentAtHeader: {time.Now().Add(skew).Format(time.RFC3339Nano)}}
 	return a.postJSON(ctx, apiURL(addr, "/v1/apply"), json.RawMessage(data), nil, sent)
 }
 

@@ -74,10 +74,18 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var skew time.Duration
+	if v := os.Getenv("TURNOUT_FAULT_CLOCK_OFFSET"); v != "" {
+		if skew, err = time.ParseDuration(v); err != nil {
+			return fmt.Errorf("%w: TURNOUT_FAULT_CLOCK_OFFSET: %v", errUsage, err)
+		}
+		log.Warn("FAULT INJECTION: this agent dates the reports it hands the leader by a clock set off the real one", "offset", skew)
+	}
 	a, err := agent.New(agent.Config{
 		ID: *id, PolicyFile: *policyFile, RaftAddr: *raft, Peers: peerMap, DataDir: *dataDir, Bootstrap: *bootstrap, HTTPAddr: *httpAddr, AdvertiseHTTP: *advertise,
 		GatewayConfig: *gwConfig, SignalFile: *signalFile, Logger: log,
 		TokenFile: *tokenFile, CAFile: *caFile, HTTPCertFile: *httpCert, HTTPKeyFile: *httpKey, RaftTLS: raftTLS,
+		FaultClockOffset: skew,
 	})
 	if err != nil {
 		return err
