@@ -144,11 +144,26 @@ func (b *Bed) NewGateway(name string, clusters []*Cluster, active int, sec *Gate
 func (g *Gateway) Start(ctx context.Context) {
 	b, name := g.bed, g.Name
 	b.T.Helper()
+	if err := g.Relaunch(ctx); err != nil {
+		b.T.Fatal(err)
+	}
+	st := g.Status(ctx)
+	if len(st.Routes) != 1 || st.Routes[0].ClusterID != g.clusters[g.active].ID {
+		b.T.Fatalf("%s status %+v: want route %s on cluster %s", name, st, RouteName, g.clusters[g.active].ID)
+	}
+}
+
+// Relaunch runs the gateway's process (again, after a kill) with its
+// configuration file as it stands, and waits for GET /healthz; unlike
+// Start, it does not expect any cluster, as a drill's agents may have
+// moved the route since.
+func (g *Gateway) Relaunch(ctx context.Context) error {
+	b, name := g.bed, g.Name
 	cmd := exec.Command(Binary(b.T), "gateway", "--config", g.Config, "--admin", g.AdminAddr, "--log-level", "debug")
 	cmd.Dir = b.Dir
 	p, err := b.Start(name, cmd)
 	if err != nil {
-		b.T.Fatal(err)
+		return err
 	}
 	g.proc = p
 	g.Log = p.Log
@@ -156,7 +171,11 @@ func (g *Gateway) Start(ctx context.Context) {
 		if p.Exited() {
 			return false, fmt.Errorf("%s exited: %v\n%s", name, p.Err(), p.Tail(20))
 		}
-		resp, err := http.Get("http://" + g.AdminAddr + "/healthz")
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+g.AdminAddr+"/healthz", nil)
+		if err != nil {
+			return false, err
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false, err
 		}
@@ -164,12 +183,9 @@ func (g *Gateway) Start(ctx context.Context) {
 		return resp.StatusCode == http.StatusOK, nil
 	})
 	if err != nil {
-		b.T.Fatalf("%s never became healthy: %v", name, err)
+		return fmt.Errorf("%s never became healthy: %w", name, err)
 	}
-	st := g.Status(ctx)
-	if len(st.Routes) != 1 || st.Routes[0].ClusterID != g.clusters[g.active].ID {
-		b.T.Fatalf("%s status %+v: want route %s on cluster %s", name, st, RouteName, g.clusters[g.active].ID)
-	}
+	return nil
 }
 
 // Process is the gateway's process.
@@ -337,15 +353,25 @@ func (g *Gateway) Switch(ctx context.Context, to int) (Status, error) {
 	g.active = to
 	g.epoch++
 	g.write()
+	st, err := g.Restart(ctx)
+	if err != nil {
+		return st, err
+	}
+	if len(st.Routes) != 1 || st.Routes[0].ClusterID != g.clusters[to].ID || st.Routes[0].ConfigEpoch != g.epoch {
+		return st, fmt.Errorf("POST /restart answered %+v: want cluster %s at epoch %d", st, g.clusters[to].ID, g.epoch)
+	}
+	return st, nil
+}
+
+// Restart posts /restart with no body: the gateway re-reads its file as it
+// stands. It returns the status the restart answered with.
+func (g *Gateway) Restart(ctx context.Context) (Status, error) {
 	st, code, err := g.call(ctx, http.MethodPost, "/restart")
 	if err != nil {
 		return st, err
 	}
 	if code != http.StatusOK {
-		return st, fmt.Errorf("POST /restart: %d %s", code, st.Error)
-	}
-	if len(st.Routes) != 1 || st.Routes[0].ClusterID != g.clusters[to].ID || st.Routes[0].ConfigEpoch != g.epoch {
-		return st, fmt.Errorf("POST /restart answered %+v: want cluster %s at epoch %d", st, g.clusters[to].ID, g.epoch)
+		return st, fmt.Errorf("%s: POST /restart: %d %s", g.Name, code, st.Error)
 	}
 	return st, nil
 }
