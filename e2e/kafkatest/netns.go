@@ -151,8 +151,9 @@ func (n *Netns) Forward(port int) error {
 	return n.relay(ln, port, func() (net.Conn, error) { return net.Dial("tcp", loopback(port)) })
 }
 
-// Cut partitions forwarded ports: their relayed connections are closed,
-// and new ones are accepted and never answered, as Blackhole's, until Mend.
+// Cut partitions forwarded or exposed ports: their relayed connections are
+// closed, and new ones are accepted and never answered, as Blackhole's,
+// until Mend.
 func (n *Netns) Cut(ports ...int) {
 	n.mu.Lock()
 	var doomed []net.Conn
@@ -192,7 +193,7 @@ func (n *Netns) Expose(port int) error {
 	if err != nil {
 		return fmt.Errorf("exposing port %d of %s: %w", port, n.Name, err)
 	}
-	return n.relay(ln, 0, func() (c net.Conn, err error) {
+	return n.relay(ln, port, func() (c net.Conn, err error) {
 		err = n.inside(func() (err error) {
 			c, err = net.Dial("tcp", loopback(port))
 			return err
