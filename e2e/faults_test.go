@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -60,9 +61,11 @@ const (
 	splitBound = 5 * time.Second
 )
 
-// restartStorm: 30 POST /restart, to both gateways at once, while the
-// steady load runs and two more producers open a client, produce a batch
-// and close it, over and over. Every restart must answer within
+// restartStorm: 30 POST /restart, to both gateways at once, each moving
+// the route to its next epoch on cluster 1 (so each drains the route's
+// connections as a switch does, without moving data), while the steady
+// load runs and two more producers open a client, produce a batch and
+// close it, over and over. Every restart must answer within
 // restartBound, the gateways serve cluster 1 afterwards, and no
 // acknowledged record is lost.
 func (e *drillEnv) restartStorm(t *testing.T) {
@@ -74,6 +77,7 @@ func (e *drillEnv) restartStorm(t *testing.T) {
 	}
 	d.load.prefixes = append(d.load.prefixes, "rs-c1-", "rs-c2-")
 	d.load.producers = append(d.load.producers, churn...)
+	stopDialling := dialChurn(d.b, 4, d.gw1.Bootstrap(), d.gw2.Bootstrap())
 	var unanswered []string
 	var slowest time.Duration
 	for round := 0; round < stormRestarts/2 && len(unanswered) < 3; round++ {
@@ -83,7 +87,7 @@ func (e *drillEnv) restartStorm(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				took, err := restartWithin(e.ctx, gw)
+				took, err := restartWithin(e.ctx, gw, true)
 				mu.Lock()
 				defer mu.Unlock()
 				slowest = max(slowest, took)
@@ -95,7 +99,9 @@ func (e *drillEnv) restartStorm(t *testing.T) {
 		wg.Wait()
 	}
 	stormEnd := time.Now()
-	d.note("restarts: %d unanswered within %v (the storm stops after 3); slowest answer %v; %v", len(unanswered), restartBound, slowest.Round(time.Millisecond), unanswered)
+	dials := stopDialling()
+	d.note("restarts: %d unanswered within %v (the storm stops after 3); slowest answer %v; %v; %d connections opened and closed at once meanwhile",
+		len(unanswered), restartBound, slowest.Round(time.Millisecond), unanswered, dials)
 	d.target(len(unanswered) == 0, "restart-storm/answered", "%d POST /restart did not answer within %v: %v", len(unanswered), restartBound, unanswered)
 	serves := d.gatewaysOn(e.c1, d.gw1, d.gw2)
 	behind := d.load.carriedOn(stormEnd, drillRate/10, 60*time.Second)
@@ -105,12 +111,23 @@ func (e *drillEnv) restartStorm(t *testing.T) {
 }
 
 // restartWithin posts /restart to gw and waits restartBound at most for the
-// answer, which must show the route.
-func restartWithin(ctx context.Context, gw *kafkatest.Gateway) (time.Duration, error) {
+// answer, which must show the route. With bump, the body moves the route to
+// the next epoch on the domain it serves, which drains its connections as
+// a switch does.
+func restartWithin(ctx context.Context, gw *kafkatest.Gateway, bump bool) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, restartBound)
 	defer cancel()
 	start := time.Now()
-	st, err := gw.Restart(ctx)
+	var st kafkatest.Status
+	var err error
+	if bump {
+		var r kafkatest.RouteStatus
+		if r, err = gw.Route(ctx); err == nil {
+			st, err = gw.RestartAt(ctx, r.Domain, r.ConfigEpoch+1)
+		}
+	} else {
+		st, err = gw.Restart(ctx)
+	}
 	took := time.Since(start)
 	if err == nil && (len(st.Routes) != 1 || st.Routes[0].Name != kafkatest.RouteName) {
 		err = fmt.Errorf("%s: POST /restart answered %+v, without route %s", gw.Name, st, kafkatest.RouteName)
@@ -118,11 +135,55 @@ func restartWithin(ctx context.Context, gw *kafkatest.Gateway) (time.Duration, e
 	return took, err
 }
 
+// dialChurn opens connections to each of addrs and closes them at once,
+// from n goroutines per address, until the returned stop, which says how
+// many it opened: each one the gateway accepts makes it dial the cluster,
+// so that restarts meet connections in every stage of their set-up.
+func dialChurn(b *kafkatest.Bed, n int, addrs ...string) (stop func() int) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	opened := 0
+	for _, addr := range addrs {
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-quit:
+						return
+					default:
+					}
+					c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+					if err != nil {
+						continue
+					}
+					c.Close()
+					mu.Lock()
+					opened++
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	var once sync.Once
+	stop = func() int {
+		once.Do(func() { close(quit) })
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		return opened
+	}
+	b.OnCleanup(func() { stop() })
+	return stop
+}
+
 // churnBatch is how many records a churning client produces before it
 // closes; it opens a new one every churnEvery.
 const (
-	churnBatch = 10
-	churnEvery = 200 * time.Millisecond
+	churnBatch = 5
+	churnEvery = 25 * time.Millisecond
 )
 
 // churnProducer opens a franz-go client through bootstrap, produces a batch
@@ -756,7 +817,7 @@ func (d *drill) applyFault(s faultStep) (heal func() error, err error) {
 		gw.Process().Kill()
 		return func() error { return gw.Relaunch(e.ctx) }, nil
 	case "restart-gateway":
-		_, err := restartWithin(e.ctx, gw)
+		_, err := restartWithin(e.ctx, gw, false)
 		return nil, err
 	}
 	return nil, fmt.Errorf("unknown fault %q", s.kind)

@@ -194,7 +194,7 @@ func (g *Gateway) Process() *Process { return g.proc }
 // Route is the route's entry in GET /status, or an error when the gateway
 // does not answer or does not serve the route.
 func (g *Gateway) Route(ctx context.Context) (RouteStatus, error) {
-	st, code, err := g.call(ctx, http.MethodGet, "/status")
+	st, code, err := g.call(ctx, http.MethodGet, "/status", nil)
 	if err != nil {
 		return RouteStatus{}, err
 	}
@@ -339,7 +339,7 @@ func (g *Gateway) LeaksClusterAddr(text string) []string {
 // Status is GET /status.
 func (g *Gateway) Status(ctx context.Context) Status {
 	g.bed.T.Helper()
-	st, _, err := g.call(ctx, http.MethodGet, "/status")
+	st, _, err := g.call(ctx, http.MethodGet, "/status", nil)
 	if err != nil {
 		g.bed.T.Fatal(err)
 	}
@@ -366,7 +366,23 @@ func (g *Gateway) Switch(ctx context.Context, to int) (Status, error) {
 // Restart posts /restart with no body: the gateway re-reads its file as it
 // stands. It returns the status the restart answered with.
 func (g *Gateway) Restart(ctx context.Context) (Status, error) {
-	st, code, err := g.call(ctx, http.MethodPost, "/restart")
+	return g.restart(ctx, nil)
+}
+
+// RestartAt posts /restart with the route's domain and epoch in the body:
+// the gateway writes them to its own file and serves them, draining the
+// route's connections when either changed.
+func (g *Gateway) RestartAt(ctx context.Context, domain string, epoch int32) (Status, error) {
+	type routeSwitch struct {
+		Name   string `json:"name"`
+		Domain string `json:"domain"`
+		Epoch  int32  `json:"epoch"`
+	}
+	return g.restart(ctx, map[string][]routeSwitch{"routes": {{Name: RouteName, Domain: domain, Epoch: epoch}}})
+}
+
+func (g *Gateway) restart(ctx context.Context, body any) (Status, error) {
+	st, code, err := g.call(ctx, http.MethodPost, "/restart", body)
 	if err != nil {
 		return st, err
 	}
@@ -376,9 +392,18 @@ func (g *Gateway) Restart(ctx context.Context) (Status, error) {
 	return st, nil
 }
 
-func (g *Gateway) call(ctx context.Context, method, path string) (Status, int, error) {
+// call makes an admin API call, with body as JSON unless it is nil.
+func (g *Gateway) call(ctx context.Context, method, path string, body any) (Status, int, error) {
 	var st Status
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+g.AdminAddr+path, nil)
+	var r io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return st, 0, err
+		}
+		r = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+g.AdminAddr+path, r)
 	if err != nil {
 		return st, 0, err
 	}
@@ -387,9 +412,9 @@ func (g *Gateway) call(ctx context.Context, method, path string) (Status, int, e
 		return st, 0, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(body, &st); err != nil {
-		return st, resp.StatusCode, fmt.Errorf("%s %s: %d %s: %w", method, path, resp.StatusCode, bytes.TrimSpace(body), err)
+	answer, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(answer, &st); err != nil {
+		return st, resp.StatusCode, fmt.Errorf("%s %s: %d %s: %w", method, path, resp.StatusCode, bytes.TrimSpace(answer), err)
 	}
 	return st, resp.StatusCode, nil
 }
