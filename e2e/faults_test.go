@@ -234,14 +234,22 @@ func churnProducer(t *testing.T, b *kafkatest.Bed, bootstrap, topic, prefix, nam
 	return p
 }
 
+// retryAttempts is how many times the operator of the retried-failover
+// drill sends the request again while it answers an error.
+const retryAttempts = 5
+
+// retryBound is how long the retried request may take to answer: the
+// first request's outcome, or a refusal.
+const retryBound = time.Minute
+
 // hasIDFlag matches the failover --id flag in `turnout failover --help`.
 var hasIDFlag = regexp.MustCompile(`(?m)^\s+-id\b`)
 
 // retriedFailover: `turnout failover` (no --to: the route's other domain)
 // through a follower; the leader is killed while it restarts gw-1 (held as
-// in the leader-dies drill), and the same command is sent again, as an
-// operator who saw it fail would. When the binary takes --id, both carry
-// one id. The new leader finishes the flip; the retry must not flip the
+// in the leader-dies drill), and once a new leader is elected the same
+// command is sent again, and again while it fails, as an operator who saw
+// it fail would. When the binary takes --id, every attempt carries one id. The new leader finishes the flip; the retry must not flip the
 // route again: one flip, epoch +1, no flip back.
 func (e *drillEnv) retriedFailover(t *testing.T) {
 	d := e.newDrill(t, "retried-failover", "one flip (epoch +1) to kafka2-domain, no flip back; lost_acked=0", drillSetup{proxyAdmin: true})
@@ -273,8 +281,27 @@ func (e *drillEnv) retriedFailover(t *testing.T) {
 	d.note("killed the leader %s %v after the request, while it restarted gw-1", leader.ID, fault.Sub(asked).Round(time.Millisecond))
 	res := <-first
 	d.note("first attempt answered %q (%v)", lastLine(res.out), res.err)
-	out, err := d.cli(2*time.Minute, args...)
-	d.note("the retry answered %q (%v)", lastLine(out), err)
+	// The operator retries once the agents have a new leader, and again
+	// while the answer is an error, as far as retryAttempts.
+	waitFor(t, 30*time.Second, "a new leader", func() (bool, string) {
+		l, _ := d.watch.leaderSince(fault, leader.ID)
+		return l != "", "none yet"
+	})
+	err := res.err
+	unanswered := false
+	for i := 1; err != nil && !unanswered && i <= retryAttempts; i++ {
+		start := time.Now()
+		var out string
+		out, err = d.cli(retryBound, args...)
+		unanswered = time.Since(start) >= retryBound
+		d.note("retry %d answered %q (%v) after %v", i, lastLine(out), err, time.Since(start).Round(time.Millisecond))
+		if err != nil {
+			time.Sleep(2 * time.Second) // the operator reads the error
+		}
+	}
+	// A retry still waiting is a request the agents may yet carry out: a
+	// flip back to kafka1-domain once replication that way is measured.
+	d.target(!unanswered, "retried-failover/answered", "the retried `turnout failover` did not answer within %v: the agents hold it, to carry it out again", retryBound)
 
 	var r kafkatest.AgentRoute
 	if err := kafkatest.Poll(90*time.Second, 100*time.Millisecond, func() (bool, error) {
