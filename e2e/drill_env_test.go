@@ -38,8 +38,10 @@ type drillEnv struct {
 	ctx     context.Context
 	c1, c2  *kafkatest.Cluster
 	forward *kafkatest.MirrorMaker
-	// forwardStopped: the shared MirrorMaker was stopped (cluster 1 died).
+	// forwardStopped: the shared MirrorMaker was stopped (cluster 1 died,
+	// or a drill stopped replication).
 	forwardStopped bool
+	forwardRuns    int // MirrorMakers started since the first, to name them
 	classes        string
 	started        time.Time
 	// report names the table's file, e2e/out/<report>.md, and its section

@@ -252,6 +252,7 @@ var hasIDFlag = regexp.MustCompile(`(?m)^\s+-id\b`)
 // it fail would. When the binary takes --id, every attempt carries one id. The new leader finishes the flip; the retry must not flip the
 // route again: one flip, epoch +1, no flip back.
 func (e *drillEnv) retriedFailover(t *testing.T) {
+	e.ensureForward(t)
 	d := e.newDrill(t, "retried-failover", "one flip (epoch +1) to kafka2-domain, no flip back; lost_acked=0", drillSetup{proxyAdmin: true})
 	d.steady("rf-", true)
 	leader, follower := d.leaderAndFollower()
@@ -387,12 +388,15 @@ func (d *drill) flipBy(domain string, args ...string) kafkatest.AgentRoute {
 	return r
 }
 
-// killAtCommit kills mm the moment the agents report the route past epoch:
-// from the flip's commit on, what the old cluster acknowledged and
-// replication had not copied stays behind, as if the old cluster had died
-// then, and a planned switch must leave nothing behind. The returned stop
-// ends the watch and says when mm was killed (zero: it was not).
-func (d *drill) killAtCommit(mm *kafkatest.MirrorMaker, epoch int32) (stop func() time.Time) {
+// killAtCommit kills the shared MirrorMaker the moment the agents report
+// the route past epoch: from the flip's commit on, what the old cluster
+// acknowledged and replication had not copied stays behind, as if the old
+// cluster had died then, and a planned switch must leave nothing behind.
+// The returned stop ends the watch and says when MirrorMaker was killed
+// (zero: it was not).
+func (d *drill) killAtCommit(epoch int32) (stop func() time.Time) {
+	e := d.env
+	mm := e.forward
 	quit, done := make(chan struct{}), make(chan struct{})
 	var killed time.Time
 	go func() {
@@ -416,33 +420,57 @@ func (d *drill) killAtCommit(mm *kafkatest.MirrorMaker, epoch int32) (stop func(
 	stop = func() time.Time {
 		once.Do(func() { close(quit) })
 		<-done
+		if !killed.IsZero() {
+			e.forwardStopped = true
+		}
 		return killed
 	}
 	d.b.OnCleanup(func() { stop() })
 	return stop
 }
 
+// stopForward stops the shared MirrorMaker (cluster 1 to cluster 2, every
+// drill's topic); ensureForward starts it again. Two MirrorMakers of the
+// same clusters would share one Connect group and its configuration, so
+// a drill that must stop replication stops this one, and restarts it:
+// from the offsets it committed, as MirrorMaker restarted by hand does.
+func (e *drillEnv) stopForward(t *testing.T) {
+	if e.forwardStopped {
+		return
+	}
+	if err := e.forward.Stop(); err != nil {
+		t.Log(err)
+	}
+	e.forwardStopped = true
+}
+
+// ensureForward starts the shared MirrorMaker again if it was stopped.
+func (e *drillEnv) ensureForward(t *testing.T) {
+	if !e.forwardStopped {
+		return
+	}
+	e.forwardRuns++
+	e.forward = e.b.StartMirrorMakerAs(fmt.Sprintf("mm2-forward-%d", e.forwardRuns), e.c1, e.c2, "drill-.*")
+	e.forwardStopped = false
+}
+
 // failbackThenPlanned: a planned failover to cluster 2, MirrorMaker
-// reversed and a failback to cluster 1, then MirrorMaker forward again
-// (from the offsets it had committed before the failover) and at once a
-// planned switch to cluster 2. The lag the agents last measured forward
+// reversed (the shared one stopped, one for this drill's topic the other
+// way) and a failback to cluster 1, then the shared MirrorMaker forward
+// again (from the offsets it had committed before the failover) and at
+// once a planned switch to cluster 2. The lag the agents last measured forward
 // was 0, before the failover; since then cluster 1 took the failback's
 // copies and fresh records. The planned switch must measure the lag anew
 // and flip only once replication holds everything: MirrorMaker is killed
 // the moment the flip commits, and nothing may be lost.
 func (e *drillEnv) failbackThenPlanned(t *testing.T) {
-	// Its topic is outside the shared MirrorMaker's drill-.*: the drill
-	// runs, stops and reverses its own.
+	e.ensureForward(t)
 	d := e.newDrill(t, "failback-then-planned", "the planned switch after a failback loses nothing (lost_acked=0)",
-		drillSetup{topic: "stale-lag", policy: withPlannedPause(time.Minute)})
-	fwd := d.lb.StartMirrorMakerAs("mm2-stale-forward", e.c1, e.c2, d.topic)
-	d.steady("fp-", false)
-	d.caughtUp(fwd)
+		drillSetup{policy: withPlannedPause(time.Minute)})
+	d.steady("fp-", true)
 	d.flipBy(domain2, "failover", "--to", domain2, "--agent", d.agents.List[0].URL())
-	if err := fwd.Stop(); err != nil {
-		t.Log(err)
-	}
-	rev := d.lb.StartMirrorMakerAs("mm2-stale-reverse", e.c2, e.c1, d.topic)
+	e.stopForward(t)
+	rev := d.lb.StartMirrorMakerAs("mm2-reverse-"+d.name, e.c2, e.c1, d.topic)
 	back := d.flipBy(domain1, "failback", "--agent", d.agents.List[0].URL())
 	if err := rev.Stop(); err != nil {
 		t.Log(err)
@@ -456,8 +484,8 @@ func (e *drillEnv) failbackThenPlanned(t *testing.T) {
 		d.note("lag the agents report before the planned switch: %d records, known %v, measured %v ago (%s)",
 			l.Records, l.Known, time.Since(l.At).Round(time.Millisecond), l.Detail)
 	}
-	fwd2 := d.lb.StartMirrorMakerAs("mm2-stale-forward-2", e.c1, e.c2, d.topic)
-	stop := d.killAtCommit(fwd2, back.Epoch)
+	e.ensureForward(t)
+	stop := d.killAtCommit(back.Epoch)
 	fault := time.Now()
 	if l, ok := d.watch.lagAt(fault); ok {
 		d.res.lag = fmt.Sprint(l.Records)
@@ -497,36 +525,38 @@ const maxPause = time.Minute
 // pauseOutlivesMax: MirrorMaker is stopped and a planned switch asked, so
 // replication cannot catch up; it restarts 5 s after a gateway's longest
 // pause (maxPause) has run out, with failover.plannedPause at 90 s where
-// the binary takes it (at its limit otherwise). No Produce request the
+// the binary takes it, or (at the limit, 1 min) 15 s before the pause
+// ends, so that the flip's gateway restarts meet the end of an unrenewed
+// pause. No Produce request the
 // pause held may reach cluster 1 and then be left behind: MirrorMaker is
 // killed at the flip's commit, and the end is either a refused switch
 // with the producers carrying on on cluster 1, or a clean switch, with
 // nothing lost either way.
 func (e *drillEnv) pauseOutlivesMax(t *testing.T) {
 	pause, why := e.longestPlannedPause(t, 90*time.Second)
+	e.ensureForward(t)
 	d := e.newDrill(t, "pause-outlives-max", "refused with producers resumed on kafka1-domain, or a clean switch; lost_acked=0",
-		drillSetup{topic: "max-pause", policy: withPlannedPause(pause)})
+		drillSetup{policy: withPlannedPause(pause)})
 	d.note("failover.plannedPause %v%s", pause, why)
-	mm := d.lb.StartMirrorMakerAs("mm2-max-pause", e.c1, e.c2, d.topic)
-	d.steady("mp-", false)
-	d.caughtUp(mm)
-	if err := mm.Stop(); err != nil {
-		t.Log(err)
-	}
+	d.steady("mp-", true)
+	e.stopForward(t)
 	fault := time.Now()
 	if l, ok := d.watch.lagAt(fault); ok {
 		d.res.lag = fmt.Sprint(l.Records)
 	}
 	cli := d.cliAsync(pause+3*time.Minute, "failover", "--to", domain2, "--agent", d.agents.List[0].URL())
-	restartAt := min(pause-25*time.Second, maxPause+5*time.Second)
+	// Past maxPause when the policy allows it; else late enough that
+	// replication catches up near the end of the pause, as the flip's
+	// gateway restarts begin and the pause runs out.
+	restartAt := min(pause-15*time.Second, maxPause+5*time.Second)
 	var res cliResult
 	var killed time.Time
 	select {
 	case res = <-cli:
 		d.note("turnout failover answered %v after the request, before MirrorMaker restarted", time.Since(fault).Round(time.Millisecond))
 	case <-time.After(restartAt):
-		mm2 := d.lb.StartMirrorMakerAs("mm2-max-pause-2", e.c1, e.c2, d.topic)
-		stop := d.killAtCommit(mm2, d.epoch0)
+		e.ensureForward(t)
+		stop := d.killAtCommit(d.epoch0)
 		d.note("MirrorMaker restarted %v after the request", time.Since(fault).Round(time.Millisecond))
 		res = <-cli
 		killed = stop()
@@ -705,6 +735,7 @@ func (e *drillEnv) randomFaults(t *testing.T) {
 			}
 		}
 	}
+	e.ensureForward(t)
 	const cuttable = "a3"
 	d := e.newDrill(t, "random", fmt.Sprintf("lost_acked<=lag at automatic failovers; no split over %v; every restart answered; gateways agree at the end", splitBound), drillSetup{
 		isolate: func(d *drill) map[string]kafkatest.Isolation {
