@@ -356,6 +356,19 @@ func (w *watcher) flipsSince(t time.Time) []kafkatest.AgentFlip {
 	return out
 }
 
+// settled waits (a minute at most) until the route is not switching, and
+// returns it with its last flip noted.
+func (d *drill) settled() kafkatest.AgentRoute {
+	var r kafkatest.AgentRoute
+	kafkatest.Poll(60*time.Second, 100*time.Millisecond, func() (bool, error) {
+		var err error
+		r, _, err = d.route()
+		return err == nil && r.State != "switching", err
+	})
+	d.noteFlip(r)
+	return r
+}
+
 // withPlannedPause sets failover.plannedPause in a drill's policy.
 func withPlannedPause(pause time.Duration) func(map[string]any) {
 	return func(pol map[string]any) {
@@ -492,13 +505,7 @@ func (e *drillEnv) failbackThenPlanned(t *testing.T) {
 	}
 	out, err := d.cli(3*time.Minute, "failover", "--to", domain2, "--agent", d.agents.List[0].URL())
 	killed := stop()
-	var r kafkatest.AgentRoute
-	kafkatest.Poll(60*time.Second, 100*time.Millisecond, func() (bool, error) {
-		var err error
-		r, _, err = d.route()
-		return err == nil && r.State != "switching", err
-	})
-	d.noteFlip(r)
+	r := d.settled()
 	switched := err == nil && r.ActiveDomain == domain2 && r.Epoch == back.Epoch+1
 	if !killed.IsZero() {
 		d.note("MirrorMaker killed %v after the request, at the flip's commit", killed.Sub(fault).Round(time.Millisecond))
@@ -565,13 +572,7 @@ func (e *drillEnv) pauseOutlivesMax(t *testing.T) {
 	if !killed.IsZero() {
 		d.note("MirrorMaker killed at the flip's commit, %v after the request", killed.Sub(fault).Round(time.Millisecond))
 	}
-	var r kafkatest.AgentRoute
-	kafkatest.Poll(60*time.Second, 100*time.Millisecond, func() (bool, error) {
-		var err error
-		r, _, err = d.route()
-		return err == nil && r.State != "switching", err
-	})
-	d.noteFlip(r)
+	r := d.settled()
 	switched := res.err == nil && r.ActiveDomain == domain2 && r.Epoch == d.epoch0+1 && r.State == "serving"
 	refused := res.err != nil && r.ActiveDomain == domain1 && r.Epoch == d.epoch0
 	old, on := (*kafkatest.Cluster)(nil), e.c1
