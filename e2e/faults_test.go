@@ -431,11 +431,19 @@ func (d *drill) killAtCommit(epoch int32) (stop func() time.Time) {
 	}()
 	var once sync.Once
 	stop = func() time.Time {
-		once.Do(func() { close(quit) })
-		<-done
-		if !killed.IsZero() {
-			e.forwardStopped = true
-		}
+		once.Do(func() {
+			close(quit)
+			<-done
+			// A flip of a few milliseconds may end between two polls,
+			// and the caller stop as soon as it is told.
+			if r, _, err := d.route(); killed.IsZero() && err == nil && r.Epoch > epoch {
+				mm.Kill()
+				killed = time.Now()
+			}
+			if !killed.IsZero() {
+				e.forwardStopped = true
+			}
+		})
 		return killed
 	}
 	d.b.OnCleanup(func() { stop() })
