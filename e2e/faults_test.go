@@ -943,10 +943,9 @@ func (p *gatewayPoll) stop() time.Duration {
 	return p.longest
 }
 
-// ackSplit is the longest run of time in which the load's Java producer
-// (through gw-1) and franz-go producer (through gw-2) were both
-// acknowledged, within a second of each other, by different clusters, and
-// when it began. Which cluster acknowledged a record is the one holding
+// ackSplit is the longest time in which the load's Java producer (through
+// gw-1) and franz-go producer (through gw-2) were both acknowledged by
+// different clusters (longestSplit), and when it began. Which cluster acknowledged a record is the one holding
 // it at the partition and offset of the acknowledgement; a record both
 // hold there was acknowledged by cluster 1 and copied to cluster 2.
 func (d *drill) ackSplit() (time.Duration, time.Time) {
@@ -963,46 +962,52 @@ func (d *drill) ackSplit() (time.Duration, time.Time) {
 		return m
 	}
 	on1, on2 := held(e.c1), held(e.c2)
-	type byCluster struct {
-		at time.Time
-		c  int
-	}
-	attribute := func(p *producerRun) []byCluster {
-		var out []byCluster
+	attribute := func(p *producerRun) []ackOn {
+		var out []ackOn
 		for _, a := range p.acks() {
 			k := [2]int64{int64(a.partition), a.offset}
 			switch {
 			case on1[k] == a.value:
-				out = append(out, byCluster{a.at, 1})
+				out = append(out, ackOn{a.at, 1})
 			case on2[k] == a.value:
-				out = append(out, byCluster{a.at, 2})
+				out = append(out, ackOn{a.at, 2})
 			}
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i].at.Before(out[j].at) })
 		return out
 	}
-	a, b := attribute(d.load.producers[0]), attribute(d.load.producers[1])
-	// ones[i] counts b's acknowledgements by cluster 1 before b[i].
-	ones := make([]int, len(b)+1)
-	for i, x := range b {
-		ones[i+1] = ones[i]
-		if x.c == 1 {
-			ones[i+1]++
-		}
+	return longestSplit(attribute(d.load.producers[0]), attribute(d.load.producers[1]))
+}
+
+// ackOn is an acknowledgement and the cluster (1 or 2) that gave it.
+type ackOn struct {
+	at      time.Time
+	cluster int
+}
+
+// longestSplit is the longest run of time in which acknowledgements of a
+// and of b came from different clusters, and when it began: an
+// acknowledgement conflicts when the other producer's last one, at most a
+// second before, came from the other cluster (both gateways were taking
+// writes, to different clusters); a run has no gap over a second.
+func longestSplit(a, b []ackOn) (time.Duration, time.Time) {
+	byTime := func(x []ackOn) []ackOn {
+		x = slices.Clone(x)
+		sort.Slice(x, func(i, j int) bool { return x[i].at.Before(x[j].at) })
+		return x
 	}
+	a, b = byTime(a), byTime(b)
 	var conflicts []time.Time
-	for _, x := range a {
-		lo := sort.Search(len(b), func(i int) bool { return !b[i].at.Before(x.at.Add(-time.Second)) })
-		hi := sort.Search(len(b), func(i int) bool { return b[i].at.After(x.at.Add(time.Second)) })
-		n1 := ones[hi] - ones[lo]
-		other := n1 // b's acknowledgements by cluster 1 near x
-		if x.c == 1 {
-			other = hi - lo - n1
-		}
-		if other > 0 {
-			conflicts = append(conflicts, x.at)
+	against := func(xs, others []ackOn) {
+		for _, x := range xs {
+			i := sort.Search(len(others), func(i int) bool { return others[i].at.After(x.at) }) - 1
+			if i >= 0 && x.at.Sub(others[i].at) <= time.Second && others[i].cluster != x.cluster {
+				conflicts = append(conflicts, x.at)
+			}
 		}
 	}
+	against(a, b)
+	against(b, a)
+	slices.SortFunc(conflicts, func(x, y time.Time) int { return x.Compare(y) })
 	var longest time.Duration
 	var from time.Time
 	for i := 0; i < len(conflicts); {
@@ -1016,4 +1021,32 @@ func (d *drill) ackSplit() (time.Duration, time.Time) {
 		i = j + 1
 	}
 	return longest, from
+}
+
+func TestLongestSplit(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// acks are one every 100 ms from second from to second to, by cluster.
+	acks := func(cluster int, from, to float64) []ackOn {
+		var out []ackOn
+		for s := from; s < to; s += 0.1 {
+			out = append(out, ackOn{t0.Add(time.Duration(s * float64(time.Second))), cluster})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name     string
+		a, b     []ackOn
+		min, max time.Duration
+	}{
+		{"one cluster", acks(1, 0, 30), acks(1, 0, 30), 0, 0},
+		{"both switch together", append(acks(1, 0, 10), acks(2, 10, 30)...), append(acks(1, 0, 10), acks(2, 10, 30)...), 0, 0},
+		{"one after the other, 300 ms apart", append(acks(1, 0, 10), acks(2, 10, 30)...), append(acks(1, 0, 10.3), acks(2, 10.3, 30)...), 100 * time.Millisecond, 400 * time.Millisecond},
+		{"split for 20 s", append(acks(1, 0, 10), acks(2, 10, 30)...), acks(1, 0, 30), 19 * time.Second, 21 * time.Second},
+		{"a silent while b is elsewhere", acks(1, 0, 10), acks(2, 12, 30), 0, 0},
+	} {
+		got, _ := longestSplit(tc.a, tc.b)
+		if got < tc.min || got > tc.max {
+			t.Errorf("%s: longest split %v, want %v to %v", tc.name, got, tc.min, tc.max)
+		}
+	}
 }
