@@ -64,12 +64,14 @@ const (
 // restartStorm: 30 POST /restart, to both gateways at once, each moving
 // the route to its next epoch on cluster 1 (so each drains the route's
 // connections as a switch does, without moving data), while the steady
-// load runs and two more producers open a client, produce a batch and
-// close it, over and over. Every restart must answer within
+// load runs, two more producers open a client, produce a batch and close
+// it, over and over, and more connections are opened and closed at once
+// without pause (dialChurn). No agents run: they would lease the gateways
+// the route at its epoch only. Every restart must answer within
 // restartBound, the gateways serve cluster 1 afterwards, and no
 // acknowledged record is lost.
 func (e *drillEnv) restartStorm(t *testing.T) {
-	d := e.newDrill(t, "restart-storm", fmt.Sprintf("%d restarts each answered within %v; gateways serve after; lost_acked=0", stormRestarts, restartBound), drillSetup{})
+	d := e.newDrill(t, "restart-storm", fmt.Sprintf("%d restarts each answered within %v; gateways serve after; lost_acked=0", stormRestarts, restartBound), drillSetup{noAgents: true})
 	d.steady("rs-", false)
 	churn := []*producerRun{
 		churnProducer(t, d.lb, d.gw1.Bootstrap(), d.topic, "rs-c1-", "churn-gw-1"),
