@@ -360,6 +360,29 @@ func (w *watcher) flipsSince(t time.Time) []kafkatest.AgentFlip {
 	return out
 }
 
+// consumersCarryOn waits until every consumer has records produced after
+// since, at most timeout, and notes those that have none: a consumer whose
+// group is slow to rebalance (a member of its earlier stay on this cluster
+// not yet expired) is late, not lossy, until then.
+func (d *drill) consumersCarryOn(since time.Time, timeout time.Duration) {
+	start := time.Now()
+	var late []string
+	kafkatest.Poll(timeout, 200*time.Millisecond, func() (bool, error) {
+		late = nil
+		for _, c := range d.load.consumers {
+			if c.consumedProducedAfter(d.load.producers, since) == 0 {
+				late = append(late, c.name)
+			}
+		}
+		return len(late) == 0, nil
+	})
+	if len(late) > 0 {
+		d.note("consumers with no record produced after %s, %v on: %v", since.Format("15:04:05.000"), time.Since(start).Round(time.Second), late)
+	} else {
+		d.note("every consumer had records produced after %s within %v", since.Format("15:04:05.000"), time.Since(start).Round(time.Millisecond))
+	}
+}
+
 // settled waits (a minute at most) until the route is not switching, and
 // returns it with its last flip noted.
 func (d *drill) settled() kafkatest.AgentRoute {
@@ -533,6 +556,7 @@ func (e *drillEnv) failbackThenPlanned(t *testing.T) {
 	if behind := d.load.carriedOn(time.Now(), 3*drillRate, 60*time.Second); len(behind) > 0 {
 		t.Errorf("producers did not carry on: %v", behind)
 	}
+	d.consumersCarryOn(fault, 90*time.Second)
 	f := d.finish(fault, old)
 	d.lossTarget(0, "failback-then-planned/lost", f, switchedAt(r), "%d acknowledged records lost in the planned switch after a failback (%v)", d.res.lost, f.missingBy)
 }
