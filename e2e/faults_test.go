@@ -847,8 +847,12 @@ func (e *drillEnv) randomFaults(t *testing.T) {
 	f := d.finish(time.Time{}, nil)
 	d.res.rtoMs = 0
 	split, splitAt := d.ackSplit()
-	d.note("longest time both gateways acknowledged writes to different clusters: %v (from %s); by GET /status both served different clusters for at most %v",
-		split.Round(time.Millisecond), splitAt.Format("15:04:05.000"), statusSplit.Round(time.Millisecond))
+	when := "never"
+	if !splitAt.IsZero() {
+		when = "from " + splitAt.Format("15:04:05.000")
+	}
+	d.note("longest time both gateways acknowledged writes to different clusters: %v (%s); by GET /status both served different clusters for at most %v",
+		split.Round(time.Millisecond), when, statusSplit.Round(time.Millisecond))
 	d.target(split <= splitBound, "random/split", "the gateways acknowledged writes to different clusters for %v from %s, over %v", split.Round(time.Millisecond), splitAt.Format("15:04:05.000"), splitBound)
 	d.target(len(unanswered) == 0, "random/restarts", "restarts not answered: %v", unanswered)
 	d.lossTarget(allowed, "random/lost", f, time.Time{}, "%d acknowledged records lost, more than the %d of lag recorded at automatic failovers (%v)", d.res.lost, allowed, f.missingBy)
