@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/turnout
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: build demo test test-short vet bench fuzz clean e2e e2e-deps drills
+.PHONY: build demo test test-short vet bench fuzz clean e2e e2e-deps drills faults
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/turnout
@@ -35,12 +35,12 @@ e2e-deps:
 
 # Real Apache Kafka (KRaft), MirrorMaker 2 and the Java, librdkafka (kcat) and
 # franz-go clients through bin/turnout, then the disaster drills; prints the
-# COMPAT, SWITCHOVER and DRILLS tables at the end. E2E_RUN narrows it to
-# matching tests. About 5 to 6 minutes on 2 cores.
+# COMPAT, SWITCHOVER, DRILLS and FAULTS tables at the end. E2E_RUN narrows
+# it to matching tests. About 20 minutes on 2 cores.
 E2E_RUN ?= .
 e2e: build e2e-deps
 	TURNOUT_E2E=1 TURNOUT_BIN=$(abspath $(BIN)) \
-		$(GO) test -count=1 -v -timeout 20m -run '$(E2E_RUN)' ./e2e/...
+		$(GO) test -count=1 -v -timeout 45m -run '$(E2E_RUN)' ./e2e/...
 
 # The disaster drills alone (e2e/drills_test.go): two KRaft clusters,
 # MirrorMaker 2, three agents, two gateways, Java and franz-go clients; a
@@ -55,6 +55,18 @@ drills: build e2e-deps
 	TURNOUT_E2E=1 TURNOUT_BIN=$(abspath $(BIN)) \
 		$(GO) test -count=1 -v -timeout 20m -run '^TestDrills$$/($(DRILL))' ./e2e/
 	@cat e2e/out/drills.md
+
+# The fault drills alone (e2e/faults_test.go, issue 12): a restart storm
+# under client churn, a retried failover after a leader change, a planned
+# switch after a failback, a pause that outlives a gateway's longest, and a
+# seeded random schedule of kills, SIGSTOPs and partitions
+# (TURNOUT_FAULT_SEED replays one). The table goes to e2e/out/faults.md.
+# FAULT narrows the run, e.g. make faults FAULT="storm|random".
+FAULT ?=
+faults: build e2e-deps
+	TURNOUT_E2E=1 TURNOUT_BIN=$(abspath $(BIN)) \
+		$(GO) test -count=1 -v -timeout 30m -run '^TestFaults$$/($(FAULT))' ./e2e/
+	@cat e2e/out/faults.md
 
 # Prints direct vs through-gateway throughput, latency and memory figures.
 bench: build

@@ -38,10 +38,15 @@ type drillEnv struct {
 	ctx     context.Context
 	c1, c2  *kafkatest.Cluster
 	forward *kafkatest.MirrorMaker
-	// forwardStopped: the shared MirrorMaker was stopped (cluster 1 died).
+	// forwardStopped: the shared MirrorMaker was stopped (cluster 1 died,
+	// or a drill stopped replication).
 	forwardStopped bool
+	forwardRuns    int // MirrorMakers started since the first, to name them
 	classes        string
 	started        time.Time
+	// report names the table's file, e2e/out/<report>.md, and its section
+	// of the summary: "drills" or "faults".
+	report string
 
 	mu      sync.Mutex
 	results []*drillResult
@@ -49,6 +54,28 @@ type drillEnv struct {
 	// The unplanned drill leaves its gateways and agents, with the route
 	// on cluster 2 and cluster 1 back up, to the failback drill.
 	afterUnplanned *drill
+}
+
+// startDrillEnv starts what a test's drills share: two clusters,
+// MirrorMaker 2 from cluster 1 to cluster 2 for the drill-.* topics, and the
+// compiled Java clients; report names the table (drillEnv.report), and
+// every drill must end within timeout.
+func startDrillEnv(t *testing.T, report string, timeout time.Duration) *drillEnv {
+	t.Helper()
+	b := kafkatest.NewBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	e := &drillEnv{b: b, ctx: ctx, started: time.Now(), report: report}
+	compiled := make(chan struct{})
+	go func() { defer close(compiled); e.classes = b.CompileJava() }()
+	cs := b.StartClusters(ctx, "kafka1", "kafka2")
+	e.c1, e.c2 = cs[0], cs[1]
+	e.forward = b.StartMirrorMakerAs("mm2-forward", e.c1, e.c2, "drill-.*")
+	<-compiled
+	if t.Failed() {
+		t.FailNow()
+	}
+	return e
 }
 
 // drillResult is one row of the report.
@@ -102,6 +129,11 @@ type drillSetup struct {
 	isolate func(d *drill) map[string]kafkatest.Isolation
 	// lead is the agent to start first, so that it leads.
 	lead string
+	// noAgents runs the gateways alone, for a drill that moves their
+	// epochs itself: agents would lease them the route at its epoch only.
+	noAgents bool
+	// policy changes the shipped default policy for this drill.
+	policy func(pol map[string]any)
 }
 
 // newDrill starts a drill's topic, two gateways with the route on cluster 1,
@@ -133,7 +165,7 @@ func (e *drillEnv) newDrill(t *testing.T, name, target string, s drillSetup) *dr
 			d.res.verdict = "SKIPPED"
 		}
 		t.Log(d.res.line())
-		kafkatest.Report(drillSection, d.res.line())
+		kafkatest.Report(e.section(), d.res.line())
 	})
 
 	e.c1.CreateTopic(e.ctx, d.topic, drillPartitions, nil)
@@ -149,8 +181,11 @@ func (e *drillEnv) newDrill(t *testing.T, name, target string, s drillSetup) *dr
 		}
 	}
 	d.signal = d.b.Path(name + "-signal")
+	if s.noAgents {
+		return d
+	}
 	d.policy = d.b.Path(name + "-policy.yaml")
-	writeDrillPolicy(t, d.policy, d.topic, admins, d.gw1.Config, d.signal)
+	writeDrillPolicy(t, d.policy, d.topic, admins, d.gw1.Config, d.signal, s.policy)
 	var iso map[string]kafkatest.Isolation
 	if s.isolate != nil {
 		iso = s.isolate(d)
@@ -180,11 +215,15 @@ func (e *drillEnv) newDrill(t *testing.T, name, target string, s drillSetup) *dr
 	return d
 }
 
-const drillSection = "DRILLS (e2e/out/drills.md has the table)"
+// section is the drills' section of the summary Main prints.
+func (e *drillEnv) section() string {
+	return fmt.Sprintf("%s (e2e/out/%s.md has the table)", strings.ToUpper(e.report), e.report)
+}
 
 // writeDrillPolicy writes the shipped default policy (policy/testdata/
-// design.yaml) with this drill's topic, gateways and files.
-func writeDrillPolicy(t *testing.T, path, topic string, admins []string, gwConfig, signal string) {
+// design.yaml) with this drill's topic, gateways and files, changed by edit
+// when it is not nil.
+func writeDrillPolicy(t *testing.T, path, topic string, admins []string, gwConfig, signal string, edit func(map[string]any)) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(kafkatest.E2EDir, "..", "policy", "testdata", "design.yaml"))
 	if err != nil {
@@ -198,6 +237,9 @@ func writeDrillPolicy(t *testing.T, path, topic string, admins []string, gwConfi
 	pol["gateways"] = []map[string]any{{"name": "gw-1", "admin": admins[0]}, {"name": "gw-2", "admin": admins[1]}}
 	pol["gatewayConfig"] = gwConfig
 	pol["signalFile"] = signal
+	if edit != nil {
+		edit(pol)
+	}
 	out, err := yaml.Marshal(pol)
 	if err != nil {
 		t.Fatal(err)
@@ -214,10 +256,17 @@ func (d *drill) steady(prefix string, needLag bool) {
 	t.Helper()
 	d.startLoad(prefix)
 	d.load.waitSteady(t, 120*time.Second)
-	if !needLag {
-		return
+	if needLag {
+		d.caughtUp(d.env.forward)
 	}
-	if _, err := d.env.forward.CaughtUp(d.env.ctx, d.topic, 90*time.Second); err != nil {
+}
+
+// caughtUp waits until mm has copied the topic as it stands and the agents
+// know the replication lag.
+func (d *drill) caughtUp(mm *kafkatest.MirrorMaker) {
+	t := d.t
+	t.Helper()
+	if _, err := mm.CaughtUp(d.env.ctx, d.topic, 90*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 60*time.Second, "the agents to know the replication lag", func() (bool, string) {
@@ -261,6 +310,22 @@ func (d *drill) waitFlipped(domain string, timeout time.Duration) kafkatest.Agen
 	return r
 }
 
+// leaderAndFollower are the agents' leader and another agent.
+func (d *drill) leaderAndFollower() (leader, follower *kafkatest.Agent) {
+	d.t.Helper()
+	leader, _, err := d.agents.Leader(d.env.ctx, 10*time.Second)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	for _, a := range d.agents.List {
+		if a != leader {
+			return leader, a
+		}
+	}
+	d.t.Fatal("the agents have no follower")
+	return nil, nil
+}
+
 // gatewaysOn checks that each gateway serves the route from cluster c.
 func (d *drill) gatewaysOn(c *kafkatest.Cluster, gws ...*kafkatest.Gateway) error {
 	var errs []error
@@ -278,6 +343,9 @@ func (d *drill) gatewaysOn(c *kafkatest.Cluster, gws ...*kafkatest.Gateway) erro
 
 // failovers is how many flips the route took since the drill began.
 func (d *drill) failovers() int {
+	if d.agents == nil {
+		return 0
+	}
 	r, _, err := d.route()
 	if err != nil {
 		return int(d.watch.latestRoute().Epoch - d.epoch0)

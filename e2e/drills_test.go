@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -48,21 +47,8 @@ var knownDrillMisses = map[string]string{}
 // for a known cause are logged as KNOWN-... (knownDrillMisses). The table
 // goes to e2e/out/drills.md.
 func TestDrills(t *testing.T) {
-	b := kafkatest.NewBed(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 16*time.Minute)
-	t.Cleanup(cancel)
-	e := &drillEnv{b: b, ctx: ctx, started: time.Now()}
+	e := startDrillEnv(t, "drills", 16*time.Minute)
 	defer e.writeReport(t)
-
-	compiled := make(chan struct{})
-	go func() { defer close(compiled); e.classes = b.CompileJava() }()
-	cs := b.StartClusters(ctx, "kafka1", "kafka2")
-	e.c1, e.c2 = cs[0], cs[1]
-	e.forward = b.StartMirrorMakerAs("mm2-forward", e.c1, e.c2, "drill-.*")
-	<-compiled
-	if t.Failed() {
-		t.FailNow()
-	}
 	// No failover is the right outcome first, while no drill has moved
 	// anything; cluster 1 dies last, and comes back for the failback.
 	t.Run("blind-agent", e.blindAgent)
@@ -181,17 +167,7 @@ func (e *drillEnv) planned(t *testing.T) {
 func (e *drillEnv) leaderDies(t *testing.T) {
 	d := e.newDrill(t, "leader-dies", "the flip completes under the new leader", drillSetup{proxyAdmin: true})
 	d.steady("ld-", true)
-	leader, _, err := d.agents.Leader(e.ctx, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var follower *kafkatest.Agent
-	for _, a := range d.agents.List {
-		if a != leader {
-			follower = a
-			break
-		}
-	}
+	leader, follower := d.leaderAndFollower()
 	held := d.admin[0].holdNextRestart()
 	asked := time.Now()
 	if l, ok := d.watch.lagAt(asked); ok {
@@ -452,7 +428,7 @@ func (e *drillEnv) failback(t *testing.T) {
 			d.res.verdict = "PASS"
 		}
 		t.Log(d.res.line())
-		kafkatest.Report(drillSection, d.res.line())
+		kafkatest.Report(e.section(), d.res.line())
 	})
 	r, _, err := d.route()
 	if err != nil || r.ActiveDomain != domain2 {
@@ -640,15 +616,15 @@ func errorsJoin(errs ...error) error {
 	return fmt.Errorf("%s", strings.Join(out, "; "))
 }
 
-// writeReport writes the drills' table to e2e/out/drills.md.
+// writeReport writes the drills' table to e2e/out/<e.report>.md.
 func (e *drillEnv) writeReport(t *testing.T) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var sb strings.Builder
 	rev, _ := exec.Command("git", "-C", kafkatest.E2EDir, "describe", "--always", "--dirty").Output()
 	fmt.Fprintf(&sb, "# Disaster drills\n\n")
-	fmt.Fprintf(&sb, "%s, commit %s, %d CPUs; TestDrills took %v (clusters, MirrorMaker and every drill run).\n",
-		e.started.Format("2006-01-02 15:04 MST"), strings.TrimSpace(string(rev)), runtime.NumCPU(), time.Since(e.started).Round(time.Second))
+	fmt.Fprintf(&sb, "%s, commit %s, %d CPUs; %s took %v (clusters, MirrorMaker and every drill run).\n",
+		e.started.Format("2006-01-02 15:04 MST"), strings.TrimSpace(string(rev)), runtime.NumCPU(), t.Name(), time.Since(e.started).Round(time.Second))
 	fmt.Fprintf(&sb, "Policy: policy/testdata/design.yaml (probe 1s/2s, 3 failures to breach, maxLagRecords 10000); ")
 	fmt.Fprintf(&sb, "load: Java idempotent acks=all producer and franz-go producer, %d records/s each, Java and franz-go classic group consumers, over two gateways.\n\n", drillRate)
 	fmt.Fprintf(&sb, "rto_ms: fault to the first produce the new cluster acknowledged (-1: clients never reached it; 0: no failover meant). ")
@@ -674,7 +650,7 @@ func (e *drillEnv) writeReport(t *testing.T) {
 			fmt.Fprintf(&sb, "- %s\n", n)
 		}
 	}
-	path := filepath.Join(kafkatest.E2EDir, "out", "drills.md")
+	path := filepath.Join(kafkatest.E2EDir, "out", e.report+".md")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Log(err)
 		return

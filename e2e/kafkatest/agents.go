@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -325,6 +326,17 @@ func (a *Agent) Kill() {
 	a.mu.Unlock()
 	if p != nil {
 		p.Kill()
+	}
+}
+
+// Signal sends sig to the agent's process (SIGSTOP freezes it, SIGCONT
+// thaws it).
+func (a *Agent) Signal(sig syscall.Signal) {
+	a.mu.Lock()
+	p := a.proc
+	a.mu.Unlock()
+	if p != nil {
+		p.Signal(sig)
 	}
 }
 

@@ -144,11 +144,26 @@ func (b *Bed) NewGateway(name string, clusters []*Cluster, active int, sec *Gate
 func (g *Gateway) Start(ctx context.Context) {
 	b, name := g.bed, g.Name
 	b.T.Helper()
+	if err := g.Relaunch(ctx); err != nil {
+		b.T.Fatal(err)
+	}
+	st := g.Status(ctx)
+	if len(st.Routes) != 1 || st.Routes[0].ClusterID != g.clusters[g.active].ID {
+		b.T.Fatalf("%s status %+v: want route %s on cluster %s", name, st, RouteName, g.clusters[g.active].ID)
+	}
+}
+
+// Relaunch runs the gateway's process (again, after a kill) with its
+// configuration file as it stands, and waits for GET /healthz; unlike
+// Start, it does not expect any cluster, as a drill's agents may have
+// moved the route since.
+func (g *Gateway) Relaunch(ctx context.Context) error {
+	b, name := g.bed, g.Name
 	cmd := exec.Command(Binary(b.T), "gateway", "--config", g.Config, "--admin", g.AdminAddr, "--log-level", "debug")
 	cmd.Dir = b.Dir
 	p, err := b.Start(name, cmd)
 	if err != nil {
-		b.T.Fatal(err)
+		return err
 	}
 	g.proc = p
 	g.Log = p.Log
@@ -156,7 +171,11 @@ func (g *Gateway) Start(ctx context.Context) {
 		if p.Exited() {
 			return false, fmt.Errorf("%s exited: %v\n%s", name, p.Err(), p.Tail(20))
 		}
-		resp, err := http.Get("http://" + g.AdminAddr + "/healthz")
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+g.AdminAddr+"/healthz", nil)
+		if err != nil {
+			return false, err
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false, err
 		}
@@ -164,12 +183,9 @@ func (g *Gateway) Start(ctx context.Context) {
 		return resp.StatusCode == http.StatusOK, nil
 	})
 	if err != nil {
-		b.T.Fatalf("%s never became healthy: %v", name, err)
+		return fmt.Errorf("%s never became healthy: %w", name, err)
 	}
-	st := g.Status(ctx)
-	if len(st.Routes) != 1 || st.Routes[0].ClusterID != g.clusters[g.active].ID {
-		b.T.Fatalf("%s status %+v: want route %s on cluster %s", name, st, RouteName, g.clusters[g.active].ID)
-	}
+	return nil
 }
 
 // Process is the gateway's process.
@@ -178,7 +194,7 @@ func (g *Gateway) Process() *Process { return g.proc }
 // Route is the route's entry in GET /status, or an error when the gateway
 // does not answer or does not serve the route.
 func (g *Gateway) Route(ctx context.Context) (RouteStatus, error) {
-	st, code, err := g.call(ctx, http.MethodGet, "/status")
+	st, code, err := g.call(ctx, http.MethodGet, "/status", nil)
 	if err != nil {
 		return RouteStatus{}, err
 	}
@@ -323,7 +339,7 @@ func (g *Gateway) LeaksClusterAddr(text string) []string {
 // Status is GET /status.
 func (g *Gateway) Status(ctx context.Context) Status {
 	g.bed.T.Helper()
-	st, _, err := g.call(ctx, http.MethodGet, "/status")
+	st, _, err := g.call(ctx, http.MethodGet, "/status", nil)
 	if err != nil {
 		g.bed.T.Fatal(err)
 	}
@@ -337,12 +353,9 @@ func (g *Gateway) Switch(ctx context.Context, to int) (Status, error) {
 	g.active = to
 	g.epoch++
 	g.write()
-	st, code, err := g.call(ctx, http.MethodPost, "/restart")
+	st, err := g.Restart(ctx)
 	if err != nil {
 		return st, err
-	}
-	if code != http.StatusOK {
-		return st, fmt.Errorf("POST /restart: %d %s", code, st.Error)
 	}
 	if len(st.Routes) != 1 || st.Routes[0].ClusterID != g.clusters[to].ID || st.Routes[0].ConfigEpoch != g.epoch {
 		return st, fmt.Errorf("POST /restart answered %+v: want cluster %s at epoch %d", st, g.clusters[to].ID, g.epoch)
@@ -350,9 +363,47 @@ func (g *Gateway) Switch(ctx context.Context, to int) (Status, error) {
 	return st, nil
 }
 
-func (g *Gateway) call(ctx context.Context, method, path string) (Status, int, error) {
+// Restart posts /restart with no body: the gateway re-reads its file as it
+// stands. It returns the status the restart answered with.
+func (g *Gateway) Restart(ctx context.Context) (Status, error) {
+	return g.restart(ctx, nil)
+}
+
+// RestartAt posts /restart with the route's domain and epoch in the body:
+// the gateway writes them to its own file and serves them, draining the
+// route's connections when either changed.
+func (g *Gateway) RestartAt(ctx context.Context, domain string, epoch int32) (Status, error) {
+	type routeSwitch struct {
+		Name   string `json:"name"`
+		Domain string `json:"domain"`
+		Epoch  int32  `json:"epoch"`
+	}
+	return g.restart(ctx, map[string][]routeSwitch{"routes": {{Name: RouteName, Domain: domain, Epoch: epoch}}})
+}
+
+func (g *Gateway) restart(ctx context.Context, body any) (Status, error) {
+	st, code, err := g.call(ctx, http.MethodPost, "/restart", body)
+	if err != nil {
+		return st, err
+	}
+	if code != http.StatusOK {
+		return st, fmt.Errorf("%s: POST /restart: %d %s", g.Name, code, st.Error)
+	}
+	return st, nil
+}
+
+// call makes an admin API call, with body as JSON unless it is nil.
+func (g *Gateway) call(ctx context.Context, method, path string, body any) (Status, int, error) {
 	var st Status
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+g.AdminAddr+path, nil)
+	var r io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return st, 0, err
+		}
+		r = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+g.AdminAddr+path, r)
 	if err != nil {
 		return st, 0, err
 	}
@@ -361,9 +412,9 @@ func (g *Gateway) call(ctx context.Context, method, path string) (Status, int, e
 		return st, 0, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(body, &st); err != nil {
-		return st, resp.StatusCode, fmt.Errorf("%s %s: %d %s: %w", method, path, resp.StatusCode, bytes.TrimSpace(body), err)
+	answer, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(answer, &st); err != nil {
+		return st, resp.StatusCode, fmt.Errorf("%s %s: %d %s: %w", method, path, resp.StatusCode, bytes.TrimSpace(answer), err)
 	}
 	return st, resp.StatusCode, nil
 }

@@ -43,7 +43,8 @@ type Netns struct {
 	mu      sync.Mutex
 	closing bool
 	closers []io.Closer
-	conns   map[net.Conn]struct{}
+	conns   map[net.Conn]int // the host port each relayed connection is for (0: none)
+	cut     map[int]bool     // forwarded ports that Cut has partitioned
 }
 
 var netnsSeq atomic.Int32
@@ -62,7 +63,7 @@ func (b *Bed) NewNetns() (*Netns, error) {
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ip netns add %s: %v: %s", name, err, strings.TrimSpace(string(out)))
 	}
-	n := &Netns{Name: name, bed: b, conns: map[net.Conn]struct{}{}}
+	n := &Netns{Name: name, bed: b, conns: map[net.Conn]int{}, cut: map[int]bool{}}
 	b.OnCleanup(n.close)
 	if out, err := exec.Command("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("bringing up the loopback of %s: %v: %s", name, err, strings.TrimSpace(string(out)))
@@ -147,7 +148,42 @@ func (n *Netns) Forward(port int) error {
 	if err != nil {
 		return fmt.Errorf("forwarding port %d out of %s: %w", port, n.Name, err)
 	}
-	return n.relay(ln, func() (net.Conn, error) { return net.Dial("tcp", loopback(port)) })
+	return n.relay(ln, port, func() (net.Conn, error) { return net.Dial("tcp", loopback(port)) })
+}
+
+// Cut partitions forwarded or exposed ports: their relayed connections are
+// closed, and new ones are accepted and never answered, as Blackhole's,
+// until Mend.
+func (n *Netns) Cut(ports ...int) {
+	n.mu.Lock()
+	var doomed []net.Conn
+	for _, p := range ports {
+		n.cut[p] = true
+	}
+	for c, p := range n.conns {
+		if n.cut[p] {
+			doomed = append(doomed, c)
+		}
+	}
+	n.mu.Unlock()
+	for _, c := range doomed {
+		c.Close()
+	}
+}
+
+// Mend ends Cut's partition of ports.
+func (n *Netns) Mend(ports ...int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range ports {
+		delete(n.cut, p)
+	}
+}
+
+func (n *Netns) isCut(port int) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cut[port]
 }
 
 // Expose makes 127.0.0.1:port of the host reach 127.0.0.1:port inside the
@@ -157,7 +193,7 @@ func (n *Netns) Expose(port int) error {
 	if err != nil {
 		return fmt.Errorf("exposing port %d of %s: %w", port, n.Name, err)
 	}
-	return n.relay(ln, func() (c net.Conn, err error) {
+	return n.relay(ln, port, func() (c net.Conn, err error) {
 		err = n.inside(func() (err error) {
 			c, err = net.Dial("tcp", loopback(port))
 			return err
@@ -186,7 +222,7 @@ func (n *Netns) Blackhole(port int) error {
 			if err != nil {
 				return
 			}
-			if !n.track(c) {
+			if !n.track(c, 0) {
 				return
 			}
 			go func() { io.Copy(io.Discard, c); n.untrack(c) }()
@@ -195,7 +231,9 @@ func (n *Netns) Blackhole(port int) error {
 	return nil
 }
 
-func (n *Netns) relay(ln net.Listener, dial func() (net.Conn, error)) error {
+// relay serves ln by dialling for each connection, for the host port port
+// (0 when Cut does not apply).
+func (n *Netns) relay(ln net.Listener, port int, dial func() (net.Conn, error)) error {
 	if !n.keep(ln) {
 		return errors.New("namespace closed")
 	}
@@ -206,12 +244,20 @@ func (n *Netns) relay(ln net.Listener, dial func() (net.Conn, error)) error {
 				return
 			}
 			go func() {
+				if port != 0 && n.isCut(port) {
+					// Partitioned: the connection is never answered.
+					if n.track(c, port) {
+						io.Copy(io.Discard, c)
+						n.untrack(c)
+					}
+					return
+				}
 				up, err := dial()
 				if err != nil {
 					c.Close()
 					return
 				}
-				if !n.track(c) || !n.track(up) {
+				if !n.track(c, port) || !n.track(up, port) {
 					c.Close()
 					up.Close()
 					return
@@ -247,14 +293,14 @@ func (n *Netns) keep(c io.Closer) bool {
 	return true
 }
 
-func (n *Netns) track(c net.Conn) bool {
+func (n *Netns) track(c net.Conn, port int) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closing {
 		c.Close()
 		return false
 	}
-	n.conns[c] = struct{}{}
+	n.conns[c] = port
 	return true
 }
 
@@ -269,7 +315,7 @@ func (n *Netns) close() {
 	n.mu.Lock()
 	n.closing = true
 	closers, conns := n.closers, n.conns
-	n.closers, n.conns = nil, map[net.Conn]struct{}{}
+	n.closers, n.conns = nil, map[net.Conn]int{}
 	n.mu.Unlock()
 	for _, c := range closers {
 		c.Close()
