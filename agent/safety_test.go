@@ -202,3 +202,40 @@ func TestRequestPinnedByTheFirstAgent(t *testing.T) {
 		t.Errorf("the follower answered %+v; want an answer to send again naming route %s and target %s", o, route, standby)
 	}
 }
+
+// TestDeposedLeaderSwitchesNoGateway: gw-2 cannot be reached, so the
+// leader of a forced failover waits for its lease to lapse before it
+// switches gw-1, and loses its quorum meanwhile. It switches no gateway:
+// its successor may not yet have seen the flip and renewed gw-2's lease
+// for the old epoch, and only it may go on.
+func TestDeposedLeaderSwitchesNoGateway(t *testing.T) {
+	door := newAdminDoor(t, "/fence", 1)
+	h := newHarness(t, policyOpts{gatewayAdmin: door.srv.URL})
+	door.next = h.gwAdmin.Config.Handler
+	gw2 := h.secondGateway()
+	h.writePolicy(policyOpts{gatewayAdmin: door.srv.URL, gatewayExtras: gw2.policyEntry()})
+	h.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leader := h.routeLeader(ctx)
+	waitFor(t, ctx, "the leader leased the route to gw-2", func() bool {
+		l := gw2.gw.Status()[0].Lease
+		return l != nil && l.Live
+	})
+	gw2.shut.Store(true)
+
+	answered := make(chan agent.Outcome, 1)
+	go func() {
+		answered <- h.agents[leader].a.Failover(ctx, agent.FailoverRequest{To: standby, Force: true, ID: "q1"})
+	}()
+	door.cutOff(ctx, h, leader)
+	if o := <-answered; o.Code != agent.CodeInDoubt {
+		t.Errorf("the deposed leader answered %+v; want in-doubt", o)
+	}
+	if n := door.count("/restart"); n != 0 {
+		t.Errorf("the deposed leader switched gw-1 (%d restarts)", n)
+	}
+	if st := h.gw.Status(); st[0].ClusterID != "cluster-1" {
+		t.Errorf("gw-1 serves %+v; want cluster-1", st[0])
+	}
+}
