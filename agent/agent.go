@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -88,6 +89,9 @@ type Agent struct {
 
 	requests chan *manualRequest // manual requests for the leader loop
 	leased   leasedGateways      // gateways that took a route lease from this agent
+	// caughtUp is the Raft term in which this agent, leading, completed a
+	// Barrier: from then its state holds every flip committed before.
+	caughtUp atomic.Uint64
 
 	mu        sync.Mutex
 	decisions map[string]policy.Decision // the leader's latest, by route

@@ -35,10 +35,16 @@ func leaseRequestTimeout(lease time.Duration) time.Duration { return lease / 3 }
 // leasesLapsedBy is when every lease for a route's old epoch has lapsed, for
 // a flip this agent has seen committed at since.
 func leasesLapsedBy(since time.Time, lease time.Duration) time.Time {
-	return since.Add(lease + leaseRequestTimeout(lease) + leaseSlack)
+	return since.Add(leaseLapse(lease))
 }
 
-// leaseLoop renews, while this agent leads, the leases of every gateway with
+// leaseLapse is how long a lease granted by now may stay live at a gateway.
+func leaseLapse(lease time.Duration) time.Duration {
+	return lease + leaseRequestTimeout(lease) + leaseSlack
+}
+
+// leaseLoop renews, while this agent leads and has caught up with the log
+// (see leadsCaughtUp), the leases of every gateway with
 // an admin URL, each gateway on its own so that one that hangs does not let
 // the others' leases lapse.
 func (a *Agent) leaseLoop(ctx context.Context) error {
@@ -82,7 +88,7 @@ func (a *Agent) leaseGateway(ctx context.Context, gw policy.Gateway) {
 	defer tick.Stop()
 	var failing string
 	for {
-		if a.node.IsLeader() {
+		if a.leadsCaughtUp() {
 			err := a.renewLeases(ctx, gw)
 			switch {
 			case ctx.Err() != nil:
@@ -114,7 +120,7 @@ func (a *Agent) renewLeases(ctx context.Context, gw policy.Gateway) error {
 	for _, r := range a.policy.Routes {
 		rctx, cancel := context.WithTimeout(ctx, leaseRequestTimeout(lease))
 		rs := a.node.State().Routes[r.Name]
-		if rs != nil && a.node.IsLeader() {
+		if rs != nil && a.leadsCaughtUp() {
 			if err := a.admin(gw).lease(rctx, r.Name, rs.Active, rs.Epoch, lease); err != nil {
 				errs = append(errs, fmt.Errorf("route %s at epoch %d: %w", r.Name, rs.Epoch, err))
 			}

@@ -76,8 +76,12 @@ func (a *Agent) leaderLoop(ctx context.Context) error {
 // agent's HTTP address is known to followers, every policy route exists in
 // the state, and a flip a previous leader left unfinished is finished.
 func (a *Agent) takeOver(ctx context.Context) error {
+	term := a.node.Term()
 	if err := a.node.Barrier(ctx); err != nil {
 		return err
+	}
+	if a.leads(term) {
+		a.caughtUp.Store(term)
 	}
 	if err := a.node.Apply(ctx, consensus.RegisterAgent{Agent: consensus.Agent{ID: a.cfg.ID, HTTP: a.advertisedHTTP()}}); err != nil {
 		return err
@@ -105,6 +109,38 @@ func (a *Agent) takeOver(ctx context.Context) error {
 				"epoch", f.Epoch, "config_written", f.ConfigWritten, "gateways_done", f.GatewaysDone)
 			a.runFlip(ctx, *f)
 		}
+	}
+	return nil
+}
+
+// leads reports whether this agent leads in term.
+func (a *Agent) leads(term uint64) bool {
+	return a.node.IsLeader() && a.node.Term() == term
+}
+
+// leadsCaughtUp reports whether this agent leads in a term in which it has
+// completed a Barrier. Until then its state may lack a flip the previous
+// leader committed, and a route lease it granted would vouch for the
+// epoch that flip left.
+func (a *Agent) leadsCaughtUp() bool {
+	term := a.node.Term()
+	return term == a.caughtUp.Load() && a.leads(term)
+}
+
+// confirmLeading checks, with a Barrier that a majority must commit, that
+// this agent still leads in term: a leader cut off from the others believes
+// it leads until its Raft lease runs out, and another may have taken over.
+func (a *Agent) confirmLeading(ctx context.Context, term uint64) error {
+	if !a.leads(term) {
+		return fmt.Errorf("this agent no longer leads in Raft term %d", term)
+	}
+	bctx, cancel := context.WithTimeout(ctx, a.policy.Probe.Timeout)
+	defer cancel()
+	if err := a.node.Barrier(bctx); err != nil {
+		return fmt.Errorf("confirming the leadership: %w", err)
+	}
+	if !a.leads(term) {
+		return fmt.Errorf("this agent no longer leads in Raft term %d", term)
 	}
 	return nil
 }
@@ -208,7 +244,7 @@ func (a *Agent) retryFailed(ctx context.Context) {
 // it stopped.
 func (a *Agent) resumeFlip(ctx context.Context, route string, epoch int32) error {
 	if err := a.node.Apply(ctx, consensus.ResumeFlip{Route: route, Epoch: epoch, At: time.Now(), Leader: a.cfg.ID}); err != nil {
-		return err
+		return &commitError{err}
 	}
 	f := a.node.State().Routes[route].InProgress
 	if f == nil {
@@ -231,7 +267,7 @@ func (a *Agent) flip(ctx context.Context, d policy.Decision, req policy.Request)
 	}
 	start := time.Now()
 	if err := a.node.Apply(ctx, f); err != nil {
-		return err
+		return &commitError{err}
 	}
 	a.metrics.step("commit", time.Since(start))
 	a.log.Warn("failover committed", "route", f.Route, "from", f.From, "to", f.To, "epoch", f.Epoch,
@@ -243,6 +279,25 @@ func (a *Agent) flip(ctx context.Context, d policy.Decision, req policy.Request)
 	return a.runFlip(ctx, *flip)
 }
 
+// commitError is the error of a flip, or of taking one up again, whose
+// command was not committed as far as this agent knows.
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
+
+// commitRefused reports whether err, from flip or resumeFlip, says for sure
+// that its command was not committed and never will be: the state refused
+// it, or this agent did not lead when it was submitted. Any other commit
+// error (leadership lost, a timeout, a shutdown) leaves it in doubt: the
+// entry may have reached a majority, and the next leader then carries the
+// flip out.
+func commitRefused(err error) bool {
+	var ce *commitError
+	var rejected *consensus.Rejected
+	return errors.As(err, &ce) && (errors.As(ce.err, &rejected) || errors.Is(ce.err, consensus.ErrNotLeader))
+}
+
 // runFlip carries a committed flip through from wherever it stands: write
 // the gateway config, fence the gateways still on the old epoch, then
 // restart them in the policy's order, each confirmed on the new cluster
@@ -251,6 +306,7 @@ func (a *Agent) runFlip(ctx context.Context, f consensus.Flip) (err error) {
 	// The flip was committed before this call: leases of the old epoch
 	// lapse counting from no later than now.
 	since := time.Now()
+	term := a.node.Term()
 	trigger := "automatic"
 	switch {
 	case f.Step == consensus.StepResumed:
@@ -318,6 +374,13 @@ func (a *Agent) runFlip(ctx context.Context, f consensus.Flip) (err error) {
 		if writeErr != nil && gw.Admin == "" {
 			return fail(fmt.Errorf("gateway %s is restarted by a command and reads the gateway config, but %w (gateways done: %v; the rest were not restarted)",
 				gw.Name, writeErr, f.GatewaysDone))
+		}
+		// A leader deposed while it fenced counted the lease's lapse from
+		// its own start, and its successor may have renewed the old epoch's
+		// leases before it saw this flip: only the leader switches.
+		if err := a.confirmLeading(ctx, term); err != nil {
+			a.log.Warn("failover left to the next leader", "route", f.Route, "epoch", f.Epoch, "gateway", gw.Name, "err", err)
+			return err
 		}
 		start := time.Now()
 		if err := a.restartGateway(ctx, gw, f.Route, f.To, f.Epoch, target, source); err != nil {

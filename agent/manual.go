@@ -14,6 +14,7 @@ import (
 
 	"github.com/turnout/turnout/consensus"
 	"github.com/turnout/turnout/policy"
+	"github.com/turnout/turnout/proxy"
 )
 
 // FailoverRequest is the body of POST /failover, and what the signal file
@@ -98,6 +99,7 @@ func (a *Agent) answer(r *manualRequest, o Outcome) {
 	case <-r.done:
 	default:
 		o.ID = r.req.ID
+		o.Route, o.To = cmpOr(o.Route, r.req.Route), cmpOr(o.To, r.req.To)
 		r.result = o
 		close(r.done)
 		if a.pending[r.req.ID] == r {
@@ -117,10 +119,18 @@ func (r FailoverRequest) policyRequest() policy.Request {
 // Failover carries out a manual request: on the leader it is queued for the
 // leader loop, elsewhere it is handed to the leader. It returns when the
 // request is done or refused, or ctx ends.
+//
+// The first agent to receive the request pins its target (see policy.Pin)
+// from its copy of the replicated state, and hands it on pinned; every
+// answer names the target, and the request is sent again with it. So a
+// request sent again after an in-doubt answer, by when a new leader may
+// have switched the route on its own, never turns the route back.
 func (a *Agent) Failover(ctx context.Context, fr FailoverRequest) Outcome {
 	if fr.ID == "" {
 		fr.ID = NewRequestID()
 	}
+	pinned := a.pin(fr.policyRequest())
+	fr.Route, fr.To = pinned.Route, pinned.To
 	if !a.node.IsLeader() {
 		return a.forwardFailover(ctx, fr)
 	}
@@ -140,19 +150,19 @@ func (a *Agent) Failover(ctx context.Context, fr FailoverRequest) Outcome {
 			a.mu.Lock()
 			delete(a.pending, fr.ID)
 			a.mu.Unlock()
-			return Outcome{Code: CodeCanceled, Message: ctx.Err().Error(), ID: fr.ID}
+			return Outcome{Code: CodeCanceled, Message: ctx.Err().Error(), ID: fr.ID, Route: fr.Route, To: fr.To}
 		}
 	}
 	select {
 	case <-r.done:
 		return r.result
 	case <-ctx.Done():
-		return Outcome{Code: CodeCanceled, Message: "stopped waiting for the outcome: " + ctx.Err().Error(), ID: fr.ID}
+		return Outcome{Code: CodeCanceled, Message: "stopped waiting for the outcome: " + ctx.Err().Error(), ID: fr.ID, Route: fr.Route, To: fr.To}
 	}
 }
 
-// pin resolves a request's target against the state when the leader loop
-// takes it (see policy.Pin).
+// pin resolves a request's target against this agent's state (see
+// policy.Pin); a request pinned already keeps its target.
 func (a *Agent) pin(req policy.Request) policy.Request {
 	route, err := a.policy.ResolveRoute(req.Route)
 	if err != nil {
@@ -202,8 +212,13 @@ func (a *Agent) tryManual(ctx context.Context, r *manualRequest) (Outcome, bool)
 	a.noteDecision(d)
 	o := Outcome{Code: Code(d.Code), Message: d.Reason, Route: d.Route, From: d.From, To: d.To, Leader: a.cfg.ID}
 	if d.Code == policy.CodeResume {
-		if err := a.resumeFlip(ctx, d.Route, st.Routes[d.Route].Epoch); err != nil {
+		epoch := st.Routes[d.Route].Epoch
+		if err := a.resumeFlip(ctx, d.Route, epoch); err != nil {
 			o.Code, o.Message = a.flipError(ctx, "", err)
+			if rs := a.node.State().Routes[d.Route]; !errors.As(err, new(*commitError)) && rs != nil && rs.InProgress == nil &&
+				rs.LastFlip != nil && rs.LastFlip.Epoch == epoch && rs.LastFlip.Outcome == consensus.OutcomeFailed {
+				o.Code, o.Message = CodeFailed, err.Error() // the run stopped again, and recorded it
+			}
 			return o, false
 		}
 		o.OK, o.Code = true, CodeDone
@@ -215,14 +230,18 @@ func (a *Agent) tryManual(ctx context.Context, r *manualRequest) (Outcome, bool)
 		// as when MirrorMaker 2 has just started) or for a flip to end.
 		return o, d.Code == policy.CodeLagTooHigh || d.Code == policy.CodeLagUnknown || d.Code == policy.CodeInProgress
 	}
+	// The pause is this leader's in the term it decided in.
+	owner := proxy.PauseOwner{ID: a.cfg.ID, Term: a.node.Term()}
 	if d.Quiesce {
-		if o, ok := a.quiesce(ctx, d); !ok {
+		if o, ok := a.quiesce(ctx, d, owner); !ok {
 			return o, false
 		}
 	}
 	if err := a.flip(ctx, d, r.req); err != nil {
-		if d.Quiesce {
-			a.resumeProducers(ctx, d.Route)
+		if d.Quiesce && commitRefused(err) {
+			// Nothing was committed: producers go on where they were.
+			// Otherwise the pause is left to expire (see planned.go).
+			a.resumeProducers(ctx, d.Route, owner)
 		}
 		if q, ok := a.node.State().Requests[r.req.ID]; ok && q.Outcome != "" {
 			return requestOutcome(q, a.cfg.ID), false // the state says how it ended
@@ -240,20 +259,35 @@ func (a *Agent) tryManual(ctx context.Context, r *manualRequest) (Outcome, bool)
 
 // flipError says what a flip that returned err, and that the state does
 // not show finished, means for the request id ("" for a resumed flip):
-// failed when nothing was committed and nothing will be (it was refused,
-// or this agent still leads and still runs); in doubt otherwise, as the
-// next leader may commit the flip, or finish it.
+// failed when nothing was committed and nothing will be, which the commit's
+// refusal shows, or, for a request, the state once this agent, leading
+// again, has applied all its log; in doubt otherwise, as the next leader
+// may commit the flip, or finish it.
 func (a *Agent) flipError(ctx context.Context, id string, err error) (Code, string) {
-	_, committed := a.node.State().Requests[id]
-	var rejected *consensus.Rejected
-	if !committed && (errors.As(err, &rejected) || ctx.Err() == nil && a.node.IsLeader()) {
+	switch {
+	case commitRefused(err):
 		return CodeFailed, err.Error()
+	case errors.As(err, new(*commitError)) && id != "" && a.neverCommitted(ctx, id):
+		return CodeFailed, fmt.Sprintf("%v; request %s is not recorded after the log was applied, so its flip will not happen", err, id)
 	}
 	retry := "send the request again"
 	if id != "" {
 		retry = "send the request again with the same id (" + id + ")"
 	}
 	return CodeInDoubt, fmt.Sprintf("%v; the next leader finishes the flip if it was committed: check turnout status, or %s", err, retry)
+}
+
+// neverCommitted reports whether the state proves that request id's flip,
+// whose commit this agent tried, was not committed and never will be: this
+// agent leads and has applied, through a Barrier, all of its log, which
+// holds any entry of its earlier terms that may still commit, and records
+// no flip of id.
+func (a *Agent) neverCommitted(ctx context.Context, id string) bool {
+	if ctx.Err() != nil || a.confirmLeading(ctx, a.node.Term()) != nil {
+		return false
+	}
+	_, recorded := a.node.State().Requests[id]
+	return !recorded
 }
 
 // requestOutcome is the answer to a request whose flip was committed.
@@ -277,15 +311,16 @@ func requestOutcome(q consensus.Request, leader string) Outcome {
 func (a *Agent) forwardFailover(ctx context.Context, fr FailoverRequest) Outcome {
 	addr, err := a.leaderHTTP()
 	if err != nil {
-		return Outcome{Code: CodeNoLeader, Message: err.Error(), ID: fr.ID}
+		return Outcome{Code: CodeNoLeader, Message: err.Error(), ID: fr.ID, Route: fr.Route, To: fr.To}
 	}
 	var o Outcome
 	if err := a.postJSON(ctx, apiURL(addr, "/failover"), fr, &o, nil); err != nil {
 		// The leader may have taken the request before the answer was
-		// lost: only the same id is safe to send again.
-		return Outcome{Code: CodeInDoubt, ID: fr.ID,
+		// lost: only the same id and target are safe to send again.
+		return Outcome{Code: CodeInDoubt, ID: fr.ID, Route: fr.Route, To: fr.To,
 			Message: fmt.Sprintf("handing the request to the leader at %s: %v; send it again with the same id (%s)", addr, err, fr.ID)}
 	}
+	o.Route, o.To = cmpOr(o.Route, fr.Route), cmpOr(o.To, fr.To)
 	return o
 }
 

@@ -78,12 +78,11 @@ type StartFlip struct {
 	RequestID string `json:"requestId,omitempty"`
 }
 
-// Requests are kept for keepRequests after their flip was committed, and
-// at most maxRequests of them, so the state stays small.
-const (
-	keepRequests = 24 * time.Hour
-	maxRequests  = 1000
-)
+// maxRequests bounds the requests kept, so the state stays small. They are
+// kept by number only, never by age: an age would be by the committing
+// leader's clock, and one leader with a clock a day ahead would forget every
+// id, so that a request sent again after an in-doubt answer flips twice.
+const maxRequests = 1000
 
 func (c StartFlip) apply(s *State) error {
 	r := s.Routes[c.Route]
@@ -112,26 +111,30 @@ func (c StartFlip) apply(s *State) error {
 	}
 	delete(s.Lag, c.Route)
 	if c.RequestID != "" {
-		s.Requests[c.RequestID] = Request{ID: c.RequestID, Route: c.Route, From: c.From, To: c.To, Epoch: c.Epoch, At: c.At}
-		s.pruneRequests(c.At)
+		s.Requests[c.RequestID] = Request{ID: c.RequestID, Route: c.Route, From: c.From, To: c.To, Epoch: c.Epoch, At: c.At,
+			Seq: s.nextRequestSeq()}
+		s.pruneRequests()
 	}
 	return nil
 }
 
-// pruneRequests forgets the requests committed more than keepRequests
-// before now, then the oldest beyond maxRequests. now is the command's
-// time, not the clock, so every agent forgets the same ones.
-func (s *State) pruneRequests(now time.Time) {
-	for id, q := range s.Requests {
-		if q.At.Before(now.Add(-keepRequests)) {
-			delete(s.Requests, id)
-		}
+// nextRequestSeq numbers a request after every one kept, in log order.
+func (s *State) nextRequestSeq() uint64 {
+	var last uint64
+	for _, q := range s.Requests {
+		last = max(last, q.Seq)
 	}
+	return last + 1
+}
+
+// pruneRequests forgets the oldest requests, by log order, beyond
+// maxRequests. Those from before the numbering (Seq 0) go first, by date.
+func (s *State) pruneRequests() {
 	if len(s.Requests) <= maxRequests {
 		return
 	}
 	byAge := slices.SortedFunc(maps.Values(s.Requests), func(a, b Request) int {
-		return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.ID, b.ID))
+		return cmp.Or(cmp.Compare(a.Seq, b.Seq), a.At.Compare(b.At), cmp.Compare(a.ID, b.ID))
 	})
 	for _, q := range byAge[:len(byAge)-maxRequests] {
 		delete(s.Requests, q.ID)

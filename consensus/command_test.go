@@ -78,10 +78,8 @@ func TestApply(t *testing.T) {
 			func(s State) bool { return s.Requests["q1"].Outcome == OutcomeDone }},
 		{"a request flips once", asked, StartFlip{Route: "r", From: "k2", To: "k1", Epoch: 2, Manual: true, RequestID: "q1", At: t0.Add(time.Minute)},
 			`request q1 already flipped route "r" from k1 to k2 at epoch 1`, nil},
-		{"a request is forgotten after a day", asked, StartFlip{Route: "r", From: "k2", To: "k1", Epoch: 2, Manual: true, RequestID: "q2", At: t0.Add(25 * time.Hour)}, "",
-			func(s State) bool { _, kept := s.Requests["q1"]; return !kept && s.Requests["q2"].Epoch == 2 }},
-		{"a request is kept for a day", asked, StartFlip{Route: "r", From: "k2", To: "k1", Epoch: 2, Manual: true, RequestID: "q2", At: t0.Add(23 * time.Hour)}, "",
-			func(s State) bool { return len(s.Requests) == 2 }},
+		{"a request is kept whatever the next one's date", asked, StartFlip{Route: "r", From: "k2", To: "k1", Epoch: 2, Manual: true, RequestID: "q2", At: t0.Add(25 * time.Hour)}, "",
+			func(s State) bool { return len(s.Requests) == 2 && s.Requests["q1"].Seq < s.Requests["q2"].Seq }},
 		{"an automatic flip records no request", flipped[:1], flipped[1], "",
 			func(s State) bool { return len(s.Requests) == 0 }},
 		{"resume a request's failed flip", append(asked[:2:2], FinishFlip{Route: "r", Epoch: 1, Outcome: OutcomeFailed, Error: "gw-2: timeout"}),
@@ -234,7 +232,9 @@ func history() []Command {
 	}
 }
 
-// The requests kept are bounded in number as well as in age.
+// The requests kept are bounded in number, and the oldest by log order go
+// first, whatever the committing leaders' clocks said: here every leader's
+// clock runs a second behind the last one's.
 func TestRequestsBounded(t *testing.T) {
 	s := NewState()
 	if err := s.Apply(InitRoute{Route: "r", Active: "k1"}); err != nil {
@@ -242,7 +242,7 @@ func TestRequestsBounded(t *testing.T) {
 	}
 	domains := [2]string{"k1", "k2"}
 	for i := range maxRequests + 5 {
-		at := t0.Add(time.Duration(i) * time.Second)
+		at := t0.Add(-time.Duration(i) * time.Second)
 		for _, c := range []Command{
 			StartFlip{Route: "r", From: domains[i%2], To: domains[1-i%2], Epoch: int32(i + 1), Manual: true, RequestID: fmt.Sprint("q", i), At: at},
 			FinishFlip{Route: "r", Epoch: int32(i + 1), Outcome: OutcomeDone, At: at},
@@ -256,6 +256,32 @@ func TestRequestsBounded(t *testing.T) {
 	_, first := s.Requests["q5"]
 	if len(s.Requests) != maxRequests || oldest || !first {
 		t.Errorf("%d requests kept (q4 %v, q5 %v); want the last %d", len(s.Requests), oldest, first, maxRequests)
+	}
+}
+
+// TestRequestsKeptDespiteAClockAhead: a flip committed by a leader whose
+// clock is days ahead forgets no request id, so a request sent again after
+// an in-doubt answer is still answered from the state instead of flipping
+// the route a second time.
+func TestRequestsKeptDespiteAClockAhead(t *testing.T) {
+	s := NewState()
+	for _, c := range []Command{
+		InitRoute{Route: "r", Active: "k1"},
+		StartFlip{Route: "r", From: "k1", To: "k2", Epoch: 1, Manual: true, RequestID: "q1", At: t0},
+		FinishFlip{Route: "r", Epoch: 1, Outcome: OutcomeDone, At: t0},
+		StartFlip{Route: "r", From: "k2", To: "k1", Epoch: 2, Manual: true, RequestID: "q2", At: t0.Add(72 * time.Hour)},
+	} {
+		if err := s.Apply(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := s.Requests["q1"]; !ok {
+		t.Fatalf("request q1 forgotten after a leader with a clock 3 days ahead committed q2: %v", s.Requests)
+	}
+	err := s.Apply(StartFlip{Route: "r", From: "k1", To: "k2", Epoch: 3, Manual: true, RequestID: "q1", At: t0})
+	var rej *Rejected
+	if !errors.As(err, &rej) {
+		t.Errorf("request q1 sent again flipped the route a second time (err %v)", err)
 	}
 }
 

@@ -23,7 +23,7 @@ type State struct {
 	// Requests are the manual requests that committed a flip, by id, so
 	// that a request sent again (to a new leader, or from a signal file
 	// claim taken up again) is answered from here instead of flipping the
-	// route a second time. StartFlip keeps those of the last day.
+	// route a second time. StartFlip keeps the newest maxRequests.
 	Requests map[string]Request `json:"requests,omitempty"`
 }
 
@@ -35,9 +35,12 @@ type Request struct {
 	To    string `json:"to"`
 	Epoch int32  `json:"epoch"`
 	// At is when its flip was committed, by the leader's clock.
-	At      time.Time `json:"at"`
-	Outcome string    `json:"outcome,omitempty"` // that of its flip; "" while it runs
-	Error   string    `json:"error,omitempty"`
+	At time.Time `json:"at"`
+	// Seq orders the requests as their flips were committed, which the
+	// state keeps the newest of.
+	Seq     uint64 `json:"seq,omitempty"`
+	Outcome string `json:"outcome,omitempty"` // that of its flip; "" while it runs
+	Error   string `json:"error,omitempty"`
 }
 
 // Route is one route's replicated state.

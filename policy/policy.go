@@ -151,8 +151,10 @@ const (
 	DefaultCooldown         = 10 * time.Minute
 	DefaultMaxLagAge        = time.Minute
 	DefaultPlannedPause     = 15 * time.Second
-	// MaxPlannedPause is the longest pause a gateway accepts
-	// (proxy.MaxPause): producers must not wait beyond their timeouts.
+	// MaxPlannedPause bounds how long a planned switch waits with
+	// producers paused: they must not wait beyond their timeouts. The
+	// pause itself lasts a little longer unrenewed, to outlast a route
+	// lease (within proxy.MaxPause).
 	MaxPlannedPause       = time.Minute
 	DefaultGatewayTimeout = 30 * time.Second
 	// DefaultLease is what a forced switch with a gateway unreachable

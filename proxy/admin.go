@@ -34,7 +34,14 @@ type PauseRequest struct {
 	Epoch int32 `json:"epoch"`
 	// TTL is a Go duration, at most MaxPause.
 	TTL string `json:"ttl,omitempty"`
+	// Owner and Term name who pauses (see PauseOwner): a resume must name
+	// the pause's owner, and a pause of an earlier term than the one on is
+	// refused.
+	Owner string `json:"owner,omitempty"`
+	Term  uint64 `json:"term,omitempty"`
 }
+
+func (r PauseRequest) owner() PauseOwner { return PauseOwner{ID: r.Owner, Term: r.Term} }
 
 // LeaseRequest is the body of POST /lease and POST /fence (which reads
 // the route and epoch only).
@@ -60,7 +67,8 @@ type StatusResponse struct {
 //	POST /restart  switch the routes in the body (if any), then re-read
 //	               the configuration and serve it
 //	POST /pause    hold a route's Produce requests for a planned switch
-//	POST /resume   release them (at the epoch the pause was for)
+//	POST /resume   release them (at the epoch the pause was for, by the
+//	               pause's owner only)
 //	POST /lease    let a route's Produce requests be forwarded for a ttl
 //	               (once granted, they are held whenever no lease is live)
 //	POST /fence    the agents committed an epoch: hold the route's Produce
@@ -94,13 +102,13 @@ func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 			return
 		}
 		if ttl, ok := parseTTL(w, g, req.TTL); ok {
-			reply(w, g, g.PauseProduce(r.Context(), req.Route, req.Epoch, ttl))
+			reply(w, g, g.PauseProduce(r.Context(), req.Route, req.Epoch, ttl, req.owner()))
 		}
 	})
 	mux.HandleFunc("POST /resume", func(w http.ResponseWriter, r *http.Request) {
 		var req PauseRequest
 		if decodeBody(w, r, g, &req) {
-			reply(w, g, g.ResumeProduce(req.Route, req.Epoch))
+			reply(w, g, g.ResumeProduce(req.Route, req.Epoch, req.owner()))
 		}
 	})
 	mux.HandleFunc("POST /lease", func(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -174,6 +175,40 @@ func TestResumeForAnotherEpochRefused(t *testing.T) {
 	}
 	if code, st := b.post("/resume", `{"route":"switchover-route","epoch":0}`); code != http.StatusOK || st.Routes[0].ProducePausedUntil != nil {
 		t.Fatalf("a resume for the epoch answered %d %+v; want 200 and no pause", code, st.Routes[0])
+	}
+}
+
+// TestPauseHasAnOwner: only the agent that holds a pause may resume it; a
+// leader of a later term takes a pause over, and one of an earlier term,
+// deposed while it waited, can neither take it back nor end it.
+func TestPauseHasAnOwner(t *testing.T) {
+	b := newBed(t)
+	pause := `{"route":"switchover-route","epoch":0,"ttl":"30s","owner":"%s","term":%d}`
+	resume := `{"route":"switchover-route","epoch":0,"owner":"%s","term":%d}`
+	for i, step := range []struct {
+		path, owner string
+		term        uint64
+		code        int
+		paused      bool
+	}{
+		{"/pause", "a1", 2, http.StatusOK, true},
+		{"/resume", "a2", 1, http.StatusConflict, true}, // not the owner
+		{"/resume", "", 0, http.StatusConflict, true},   // names no owner
+		{"/pause", "a2", 3, http.StatusOK, true},        // the next leader takes over
+		{"/pause", "a1", 2, http.StatusConflict, true},  // the deposed one cannot take it back
+		{"/resume", "a1", 2, http.StatusConflict, true}, // nor end it
+		{"/resume", "a2", 3, http.StatusOK, false},
+		{"/resume", "a1", 2, http.StatusOK, false}, // nothing to resume
+	} {
+		body := fmt.Sprintf(resume, step.owner, step.term)
+		if step.path == "/pause" {
+			body = fmt.Sprintf(pause, step.owner, step.term)
+		}
+		code, st := b.post(step.path, body)
+		if paused := st.Routes[0].ProducePausedUntil != nil; code != step.code || paused != step.paused {
+			t.Fatalf("step %d: %s by %s (term %d) answered %d, paused %v; want %d, paused %v",
+				i+1, step.path, step.owner, step.term, code, paused, step.code, step.paused)
+		}
 	}
 }
 

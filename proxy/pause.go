@@ -21,9 +21,29 @@ import (
 // them to the old cluster. What bounds the hold is then the lease: any
 // leader renews it within a third of its ttl; with no agent alive the
 // producers stay held, as fencing must.
-const MaxPause = time.Minute
+//
+// A pause may have to outlast a route lease granted just before it was last
+// renewed, plus the lease request's timeout (the agents size it so), and
+// leases run up to MaxLease.
+const MaxPause = 2 * time.Minute
 
-var errBadPause = errors.New("pause length out of range")
+var (
+	errBadPause   = errors.New("pause length out of range")
+	errPauseOwner = errors.New("the pause is held by another owner")
+)
+
+// PauseOwner is who holds a pause: the agents' leader that paused, by its
+// id and Raft term. Only the owner may resume; a pause by an owner of the
+// same or a later term takes the pause over, one of an earlier term is
+// refused. So a leader that was deposed while it waited can neither end nor
+// take back the pause of the leader that replaced it, and release the
+// producers to the old cluster while the new leader switches.
+type PauseOwner struct {
+	ID   string
+	Term uint64
+}
+
+func (o PauseOwner) String() string { return fmt.Sprintf("%q (term %d)", o.ID, o.Term) }
 
 // producePause holds a route's Produce requests for a planned switch: once
 // no record reaches the cluster being left, replication can catch up to the
@@ -35,6 +55,7 @@ type producePause struct {
 	// orders start and release.
 	released atomic.Pointer[chan struct{}] // nil while producing; closed on resume
 	mu       sync.Mutex
+	owner    PauseOwner
 	until    time.Time
 	timer    *time.Timer
 }
@@ -47,11 +68,16 @@ func (p *producePause) held() <-chan struct{} {
 	return nil
 }
 
-// start pauses for ttl from now, or extends a pause already on.
-func (p *producePause) start(ttl time.Duration) {
+// start pauses for ttl from now on behalf of owner, or extends a pause
+// already on, taking it over if another owner of the same or a later term
+// asks; an owner of an earlier term is refused.
+func (p *producePause) start(ttl time.Duration, owner PauseOwner) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c := p.released.Load()
+	if c != nil && owner.Term < p.owner.Term {
+		return fmt.Errorf("%w: %v paused the route, a later term than %v's: %w", errPauseOwner, p.owner, owner, config.ErrStaleEpoch)
+	}
 	if c == nil {
 		ch := make(chan struct{})
 		c = &ch
@@ -60,29 +86,46 @@ func (p *producePause) start(ttl time.Duration) {
 	if p.timer != nil {
 		p.timer.Stop()
 	}
+	p.owner = owner
 	p.until = time.Now().Add(ttl)
 	p.timer = time.AfterFunc(ttl, func() { p.release(c) })
+	return nil
 }
 
-// stop resumes producing; it reports whether a pause was on.
-func (p *producePause) stop() bool { return p.release(nil) }
-
-// release ends the pause on, if it is which (any pause when which is nil):
-// a timer of an earlier pause must not end a newer one.
-func (p *producePause) release(which *chan struct{}) bool {
+// stop resumes producing if owner holds the pause; it reports whether a
+// pause was on, and refuses one held by another owner.
+func (p *producePause) stop(owner PauseOwner) (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c := p.released.Load()
-	if c == nil || which != nil && c != which {
-		return false
+	if c == nil {
+		return false, nil
 	}
+	if p.owner != owner {
+		return false, fmt.Errorf("%w: %v holds it, not %v: %w", errPauseOwner, p.owner, owner, config.ErrStaleEpoch)
+	}
+	p.end(c)
+	return true, nil
+}
+
+// release ends the pause on if it is which: a timer of an earlier pause
+// must not end a newer one.
+func (p *producePause) release(which *chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c := p.released.Load(); c == which {
+		p.end(c)
+	}
+}
+
+// end ends the pause c, which is on; p.mu is held.
+func (p *producePause) end(c *chan struct{}) {
 	close(*c)
 	p.released.Store(nil)
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timer = nil
 	}
-	return true
 }
 
 // pausedUntil is when the pause ends on its own; zero when not paused.
@@ -102,7 +145,7 @@ func (p *producePause) pausedUntil() time.Time {
 // producers. It returns once the Produce requests sent before the pause
 // have been answered, so that every record the cluster acknowledged is in
 // its end offsets when the caller measures replication.
-func (g *Gateway) PauseProduce(ctx context.Context, name string, epoch int32, ttl time.Duration) error {
+func (g *Gateway) PauseProduce(ctx context.Context, name string, epoch int32, ttl time.Duration, owner PauseOwner) error {
 	if ttl <= 0 || ttl > MaxPause {
 		return fmt.Errorf("%w: %v; want more than 0 and at most %v", errBadPause, ttl, MaxPause)
 	}
@@ -113,12 +156,14 @@ func (g *Gateway) PauseProduce(ctx context.Context, name string, epoch int32, tt
 	if r.Epoch != epoch {
 		return fmt.Errorf("route %s serves epoch %d, not %d: %w", name, r.Epoch, epoch, config.ErrStaleEpoch)
 	}
-	r.pause.start(ttl)
+	if err := r.pause.start(ttl, owner); err != nil {
+		return fmt.Errorf("route %s: %w", name, err)
+	}
 	r.metrics.pauses.Inc()
-	g.log.Warn("producers paused for a planned switch", "route", name, "epoch", epoch, "for", ttl)
+	g.log.Warn("producers paused for a planned switch", "route", name, "epoch", epoch, "for", ttl, "owner", owner)
 	wait := min(ttl, g.cfg.Load().DrainTimeout())
 	if err := rs.settle(ctx, r, time.Now().Add(wait)); err != nil {
-		r.pause.stop()
+		r.pause.stop(owner) // unless another owner has taken it over meanwhile
 		g.log.Warn("producers resumed: the pause did not settle", "route", name, "err", err)
 		return err
 	}
@@ -155,11 +200,11 @@ func (rs *routeServer) settle(ctx context.Context, r *Route, deadline time.Time)
 	}
 }
 
-// ResumeProduce ends a pause at the route's epoch; the held requests go on
-// to the cluster the route still serves, unless the route is fenced. A
-// resume for another epoch, from an agent that no longer leads, say, is
-// refused with config.ErrStaleEpoch.
-func (g *Gateway) ResumeProduce(name string, epoch int32) error {
+// ResumeProduce ends the pause owner holds at the route's epoch; the held
+// requests go on to the cluster the route still serves, unless the route is
+// fenced. A resume for another epoch, or from another owner (an agent that
+// no longer leads, say), is refused with config.ErrStaleEpoch.
+func (g *Gateway) ResumeProduce(name string, epoch int32, owner PauseOwner) error {
 	_, r, err := g.servedRoute(name)
 	if err != nil {
 		return err
@@ -167,8 +212,12 @@ func (g *Gateway) ResumeProduce(name string, epoch int32) error {
 	if r.Epoch != epoch {
 		return fmt.Errorf("route %s serves epoch %d; a resume for epoch %d is not for it: %w", name, r.Epoch, epoch, config.ErrStaleEpoch)
 	}
-	if r.pause.stop() {
-		g.log.Warn("producers resumed", "route", name, "epoch", r.Epoch)
+	resumed, err := r.pause.stop(owner)
+	if err != nil {
+		return fmt.Errorf("route %s: a resume must come from the pause's owner: %w", name, err)
+	}
+	if resumed {
+		g.log.Warn("producers resumed", "route", name, "epoch", r.Epoch, "owner", owner)
 	}
 	return nil
 }
