@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,7 +84,7 @@ func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 			// On an error the old configuration is still being served.
 			err := g.Switch(r.Context(), req.Routes)
 			if err == nil {
-				g.renewSwitched(req.Routes)
+				g.renewSwitched(r.Context(), req.Routes)
 			}
 			reply(w, g, err)
 		}
@@ -115,7 +116,7 @@ func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 	mux.HandleFunc("POST /fence", func(w http.ResponseWriter, r *http.Request) {
 		var req LeaseRequest
 		if decodeBody(w, r, g, &req) {
-			reply(w, g, g.FenceRoute(req.Route, req.Epoch))
+			reply(w, g, g.FenceRoute(r.Context(), req.Route, req.Epoch))
 		}
 	})
 	if metrics {
@@ -134,9 +135,14 @@ func parseTTL(w http.ResponseWriter, g *Gateway, s string) (time.Duration, bool)
 }
 
 // renewSwitched carries the routes' leases over to the epochs the agents
-// just switched them to.
-func (g *Gateway) renewSwitched(routes []RouteSwitch) {
+// just switched them to, unless the agent gave up on the switch: as with
+// GrantLease, a lease it does not count on must not be granted.
+func (g *Gateway) renewSwitched(ctx context.Context, routes []RouteSwitch) {
 	for _, sw := range routes {
+		if ctx.Err() != nil {
+			g.log.Info("switched route's lease not carried over: the agent gave up on the switch", "route", sw.Name, "epoch", sw.Epoch)
+			continue
+		}
 		if _, r, err := g.servedRoute(sw.Name); err == nil && r.Epoch == sw.Epoch && r.Domain == sw.Domain {
 			r.fence.renewAt(sw.Epoch)
 		}

@@ -99,11 +99,15 @@ type session struct {
 	enqueued uint64        // entries ever queued; the request loop's alone
 	answered atomic.Uint64 // entries ever taken off the queue by the response loop
 	owed     atomic.Int32  // of those, the ones a drain waits for (not long polls)
-	draining chan struct{}
-	linger   atomic.Pointer[func()] // set by drain
-	respDone chan struct{}          // closed when the response loop has ended
-	done     chan struct{}          // closed when both loops have ended (the client may linger)
-	once     sync.Once
+	// producing counts the Produce requests that passed the route's hold
+	// and are not yet answered (or dropped): counted before the check, so
+	// that a pause or fence raised just after it waits for them (settle).
+	producing atomic.Int32
+	draining  chan struct{}
+	linger    atomic.Pointer[func()] // set by drain
+	respDone  chan struct{}          // closed when the response loop has ended
+	done      chan struct{}          // closed when both loops have ended (the client may linger)
+	once      sync.Once
 }
 
 func newSession(ctx context.Context, r *Route, client net.Conn, node int32, bootstrap bool, maxFrame int32, log *slog.Logger) (*session, error) {
@@ -327,8 +331,20 @@ func (s *session) request(frame []byte) (bool, error) {
 		s.working.Store(true)
 	}
 	s.route.metrics.bytesIn.Add(float64(len(frame)))
-	if h.Key == produceKey && !s.waitProduce() {
-		return false, nil
+	counted := false // a Produce the response loop has not taken over
+	if h.Key == produceKey {
+		if !s.waitProduce() {
+			return false, nil
+		}
+		counted = true
+		defer func() {
+			if counted {
+				s.producing.Add(-1)
+			}
+		}()
+		if parkProduce != nil {
+			parkProduce()
+		}
 	}
 	if h.Key == apiVersionsKey && h.Version > wire.MaxVersion(apiVersionsKey) {
 		return s.answer(h, wire.ApiVersionsTooNew(h.CorrelationID))
@@ -413,6 +429,11 @@ func (s *session) request(frame []byte) (bool, error) {
 	if p.key >= 0 && !s.enqueue(p) {
 		return false, nil
 	}
+	// Once queued, the response loop uncounts a Produce when it answers it.
+	// One with acks=0 is never answered, nor acknowledged: it is uncounted
+	// once handed to the cluster's connection, and a pause or fence does
+	// not wait for it.
+	counted = counted && p.key < 0
 	if _, err := s.upw.Write(out); err != nil {
 		s.log.Info("cluster connection failed", "err", err)
 		return false, nil
@@ -423,25 +444,33 @@ func (s *session) request(frame []byte) (bool, error) {
 // waitProduce holds a Produce while the route is paused or fenced; it
 // reports false when the session is drained meanwhile, and the request is
 // dropped unanswered for the client to send again on its next connection.
+// When it reports true, the Produce is counted in producing.
 func (s *session) waitProduce() bool {
-	released := s.route.produceHold()
-	if released == nil {
-		return true
-	}
-	// What came before the Produce still goes, and is answered.
-	if !s.flushUpstream() {
-		return false
-	}
-	s.route.metrics.produceHeld.Inc()
-	for released != nil {
+	held := false
+	for {
+		// Counted before the check: a pause or fence raised after the
+		// check then finds it counted; one raised before it, the check
+		// sees (the atomics are sequentially consistent).
+		s.producing.Add(1)
+		released := s.route.produceHold()
+		if released == nil {
+			return true
+		}
+		s.producing.Add(-1)
+		if !held {
+			// What came before the Produce still goes, and is answered.
+			if !s.flushUpstream() {
+				return false
+			}
+			s.route.metrics.produceHeld.Inc()
+			held = true
+		}
 		select {
 		case <-released:
 		case <-s.draining:
 			return false
 		}
-		released = s.route.produceHold()
 	}
-	return true
 }
 
 // answer sends the gateway's own response to a request. Responses go out in
@@ -560,6 +589,9 @@ func (s *session) responses() {
 			return
 		}
 		s.inFlight.Add(-1)
+		if p.key == produceKey {
+			s.producing.Add(-1)
+		}
 		if !longPoll(p.key) && s.owed.Add(-1) == 0 && s.isDraining() {
 			return // everything owed is delivered
 		}
@@ -653,3 +685,7 @@ const (
 	consumerGroupHeartbeatKey = 68
 	shareFetchKey             = 78
 )
+
+// parkProduce, set only by tests, runs for each Produce between the
+// route's hold and its forwarding.
+var parkProduce func()

@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/turnout/turnout/proxy"
 )
@@ -194,4 +198,99 @@ func TestRequireLeaseHoldsFromStart(t *testing.T) {
 		t.Fatalf("lease answered %d %+v", code, st)
 	}
 	answered(t, ctx, done, "leased")
+}
+
+// TestFenceWaitsForProduceInFlight: POST /fence answers "no Produce is
+// forwarded any more", and the agents then switch the other gateways. A
+// Produce forwarded just before the fence and still awaiting the old
+// cluster must not be acknowledged from it after the fence answered: while
+// it is in flight the fence answers an error (after the drain timeout), so
+// the agents count the gateway as not fenced and wait its lease out; once
+// nothing is in flight, it answers OK.
+func TestFenceWaitsForProduceInFlight(t *testing.T) {
+	b := newBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := b.client()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	intercepted, release := make(chan struct{}), make(chan struct{})
+	old := b.clusters[0]
+	old.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		close(intercepted)
+		old.SleepControl(func() { <-release })
+		return nil, nil, false // the cluster then handles it as usual
+	})
+	done := produceAsync(ctx, cl)
+	select {
+	case <-intercepted:
+	case <-ctx.Done():
+		t.Fatal("the produce never reached the old cluster")
+	}
+	if code, st := b.post("/fence", `{"route":"switchover-route","epoch":1}`); code == http.StatusOK {
+		t.Fatalf("POST /fence answered OK while a produce awaited the old cluster's acknowledgement (old cluster holds %d records)", b.records(old))
+	} else if !st.Routes[0].Lease.ProduceHeld {
+		t.Fatalf("a fence that did not settle released the route's producers: %+v", st.Routes[0].Lease)
+	}
+	close(release)
+	answered(t, ctx, done, "after the fence reported it did not settle")
+	if code, st := b.post("/fence", `{"route":"switchover-route","epoch":1}`); code != http.StatusOK {
+		t.Fatalf("POST /fence with nothing in flight answered %d: %s", code, st.Error)
+	}
+}
+
+// TestFenceWaitsForProducePastTheHold: a Produce that passed the route's
+// hold just before the fence, but is not forwarded yet (nothing is owed to
+// its connection), is still waited for.
+func TestFenceWaitsForProducePastTheHold(t *testing.T) {
+	parked, unpark := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	defer proxy.SetParkProduce(func() {
+		once.Do(func() {
+			close(parked)
+			<-unpark
+		})
+	})()
+	b := newBed(t)
+	var unparked sync.Once
+	unparkOnce := func() { unparked.Do(func() { close(unpark) }) }
+	t.Cleanup(unparkOnce) // before the gateway closes, which waits for the produce
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := produceAsync(ctx, b.client())
+	select {
+	case <-parked:
+	case <-ctx.Done():
+		t.Fatal("the produce never reached the gateway")
+	}
+	if code, _ := b.post("/fence", `{"route":"switchover-route","epoch":1}`); code == http.StatusOK {
+		t.Fatal("POST /fence answered OK while a produce that passed the hold was about to be forwarded")
+	}
+	unparkOnce()
+	answered(t, ctx, done, "after the fence reported it did not settle")
+}
+
+// TestAbandonedSwitchGrantsNoLease: like a lease (GrantLease), a /restart
+// the agent gave up on must not carry the route's lease over to the new
+// epoch: the agent does not count on that lease, and it would run a full
+// ttl from when the switch ended.
+func TestAbandonedSwitchGrantsNoLease(t *testing.T) {
+	b := newBed(t)
+	if code, st := b.post("/lease", `{"route":"switchover-route","domain":"kafka1-domain","epoch":0,"ttl":"30s"}`); code != http.StatusOK {
+		t.Fatalf("lease answered %d: %s", code, st.Error)
+	}
+	h := proxy.AdminHandler(b.gw, b.metrics, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the agent gave up on the request
+	req := httptest.NewRequest(http.MethodPost, "/restart",
+		strings.NewReader(`{"routes":[{"name":"switchover-route","domain":"kafka2-domain","epoch":1}]}`)).WithContext(ctx)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	st := b.status().Routes[0]
+	if st.ConfigEpoch != 1 {
+		t.Fatalf("the switch was not made (epoch %d); the test needs it made", st.ConfigEpoch)
+	}
+	if l := st.Lease; l == nil || l.Live && l.Epoch == 1 || !l.ProduceHeld {
+		t.Fatalf("an abandoned /restart carried the lease over to epoch 1: %+v", l)
+	}
 }
