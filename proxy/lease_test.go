@@ -294,3 +294,56 @@ func TestAbandonedSwitchGrantsNoLease(t *testing.T) {
 		t.Fatalf("an abandoned /restart carried the lease over to epoch 1: %+v", l)
 	}
 }
+
+// restartProcess closes the gateway and starts another on the same files,
+// as systemd restarts a crashed gateway process.
+func (b *bed) restartProcess() {
+	b.t.Helper()
+	b.gw.Close(context.Background())
+	b.admin.Close()
+	b.gw = proxy.New(b.path, testLogger(b.t), b.metrics)
+	if err := b.gw.Start(context.Background()); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() { b.gw.Close(context.Background()) })
+	b.admin = httptest.NewServer(proxy.AdminHandler(b.gw, b.metrics, true))
+	b.t.Cleanup(b.admin.Close)
+}
+
+// TestFencingSurvivesGatewayRestart: a gateway process restarted while the
+// agents cannot reach it (a crash, systemd) must not forward to the old
+// cluster: a route the agents leased holds its producers until they grant
+// a lease again, and one fenced at a newer epoch holds them until it is
+// switched, whatever lease it is granted at the epoch it serves.
+func TestFencingSurvivesGatewayRestart(t *testing.T) {
+	b := newBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lease := `{"route":"switchover-route","domain":"kafka1-domain","epoch":0,"ttl":"30s"}`
+	if code, st := b.post("/lease", lease); code != http.StatusOK {
+		t.Fatalf("lease answered %d: %s", code, st.Error)
+	}
+	b.restartProcess()
+	if l := b.status().Routes[0].Lease; l == nil || !l.ProduceHeld {
+		t.Fatalf("a leased route's producers are forwarded after a restart, before any lease: %+v", l)
+	}
+	cl := b.client()
+	done := produceAsync(ctx, cl)
+	b.held(ctx, done, 1)
+	if code, st := b.post("/lease", lease); code != http.StatusOK {
+		t.Fatalf("lease answered %d: %s", code, st.Error)
+	}
+	answered(t, ctx, done, "after a lease")
+
+	if code, st := b.post("/fence", `{"route":"switchover-route","epoch":1}`); code != http.StatusOK {
+		t.Fatalf("fence answered %d: %s", code, st.Error)
+	}
+	cl.Close()
+	b.restartProcess()
+	if code, st := b.post("/lease", lease); code != http.StatusOK {
+		t.Fatalf("lease answered %d: %s", code, st.Error)
+	}
+	if l := b.status().Routes[0].Lease; l == nil || !l.ProduceHeld || l.CommittedEpoch != 1 {
+		t.Fatalf("a fenced route restarted forgot the committed epoch: %+v", l)
+	}
+}
