@@ -92,13 +92,7 @@ func TestFramesWhileAuthenticatingAreSmall(t *testing.T) {
 	}
 	b := newBedWith(t, bedSetup{clusterOpts: [2][]kfake.Opt{{kfake.EnableSASL(), kfake.Superuser("PLAIN", "p", "p-pw")}}})
 	c := b.rawConn()
-	hs := kmsg.NewPtrSASLHandshakeRequest()
-	hs.Version = 1
-	hs.Mechanism = "PLAIN"
-	c.write(c.frame(hs))
-	hsResp := kmsg.NewPtrSASLHandshakeResponse()
-	hsResp.Version = 1
-	c.read(hsResp)
+	c.saslHandshake("PLAIN")
 	closes(b, c, "passthrough, after SaslHandshake")
 
 	sw, _ := newSwapBed(t, "              mechanism: PLAIN\n", 0)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/turnout/turnout/proxy"
 )
@@ -211,25 +210,9 @@ func TestFenceWaitsForProduceInFlight(t *testing.T) {
 	b := newBed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl := b.client()
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("before")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	intercepted, release := make(chan struct{}), make(chan struct{})
-	old := b.clusters[0]
-	old.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		close(intercepted)
-		old.SleepControl(func() { <-release })
-		return nil, nil, false // the cluster then handles it as usual
-	})
-	done := produceAsync(ctx, cl)
-	select {
-	case <-intercepted:
-	case <-ctx.Done():
-		t.Fatal("the produce never reached the old cluster")
-	}
+	done, release := b.stalledProduce(ctx)
 	if code, st := b.post("/fence", `{"route":"switchover-route","epoch":1}`); code == http.StatusOK {
-		t.Fatalf("POST /fence answered OK while a produce awaited the old cluster's acknowledgement (old cluster holds %d records)", b.records(old))
+		t.Fatalf("POST /fence answered OK while a produce awaited the old cluster's acknowledgement (old cluster holds %d records)", b.records(b.clusters[0]))
 	} else if !st.Routes[0].Lease.ProduceHeld {
 		t.Fatalf("a fence that did not settle released the route's producers: %+v", st.Routes[0].Lease)
 	}
