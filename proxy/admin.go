@@ -65,7 +65,8 @@ type StatusResponse struct {
 //	POST /lease    let a route's Produce requests be forwarded for a ttl
 //	               (once granted, they are held whenever no lease is live)
 //	POST /fence    the agents committed an epoch: hold the route's Produce
-//	               requests until the route is switched to it
+//	               requests until the route is switched to it; answered
+//	               once those forwarded before are answered
 func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
