@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,7 +73,8 @@ type StatusResponse struct {
 //	POST /lease    let a route's Produce requests be forwarded for a ttl
 //	               (once granted, they are held whenever no lease is live)
 //	POST /fence    the agents committed an epoch: hold the route's Produce
-//	               requests until the route is switched to it
+//	               requests until the route is switched to it; answered
+//	               once those forwarded before are answered
 func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -91,7 +93,7 @@ func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 			// On an error the old configuration is still being served.
 			err := g.Switch(r.Context(), req.Routes)
 			if err == nil {
-				g.renewSwitched(req.Routes)
+				g.renewSwitched(r.Context(), req.Routes)
 			}
 			reply(w, g, err)
 		}
@@ -123,7 +125,7 @@ func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 	mux.HandleFunc("POST /fence", func(w http.ResponseWriter, r *http.Request) {
 		var req LeaseRequest
 		if decodeBody(w, r, g, &req) {
-			reply(w, g, g.FenceRoute(req.Route, req.Epoch))
+			reply(w, g, g.FenceRoute(r.Context(), req.Route, req.Epoch))
 		}
 	})
 	if metrics {
@@ -142,9 +144,14 @@ func parseTTL(w http.ResponseWriter, g *Gateway, s string) (time.Duration, bool)
 }
 
 // renewSwitched carries the routes' leases over to the epochs the agents
-// just switched them to.
-func (g *Gateway) renewSwitched(routes []RouteSwitch) {
+// just switched them to, unless the agent gave up on the switch: as with
+// GrantLease, a lease it does not count on must not be granted.
+func (g *Gateway) renewSwitched(ctx context.Context, routes []RouteSwitch) {
 	for _, sw := range routes {
+		if ctx.Err() != nil {
+			g.log.Info("switched route's lease not carried over: the agent gave up on the switch", "route", sw.Name, "epoch", sw.Epoch)
+			continue
+		}
 		if _, r, err := g.servedRoute(sw.Name); err == nil && r.Epoch == sw.Epoch && r.Domain == sw.Domain {
 			r.fence.renewAt(sw.Epoch)
 		}

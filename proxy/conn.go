@@ -32,13 +32,20 @@ const readBufferSize = 8 << 10
 // write; a frame larger than it is written straight through.
 const writeBufferSize = 4 << 10
 
-// preAuthMaxFrame bounds a client's frames until the cluster has answered
-// one of its requests past the connection's set-up (ApiVersions and SASL):
-// until then the client may not be who it claims, and the frame buffer is
-// allocated from the length prefix alone. Kafka caps its own SASL frames
-// before authentication likewise (512 KiB); 1 MiB leaves room for large
-// SASL tokens.
-const preAuthMaxFrame = 1 << 20
+// authMaxFrame bounds a client's frames while it authenticates: on a route
+// that swaps credentials, until the gateway has authenticated it, and on
+// one that passes SASL through, from its SaslHandshake until the cluster
+// accepts a SaslAuthenticate. Kafka caps frames read during SASL likewise
+// (sasl.server.max.receive.size, 512 KiB); 1 MiB leaves room for large
+// tokens. Nothing else is capped below the configured limit: a PLAINTEXT
+// cluster has no authentication to wait for, and a producer's first
+// request may well be a Produce larger than 1 MiB (max.request.size,
+// franz-go's dedicated produce connections, a producer reconnecting after
+// a drain). What keeps a client that has not been answered yet from making
+// the gateway allocate a large declared size it never sends is that its
+// frames are read growing as the bytes arrive (wire.ReadFrameGrowing),
+// until the cluster has answered it.
+const authMaxFrame = 1 << 20
 
 // inflight is a forwarded request awaiting its response.
 type inflight struct {
@@ -92,18 +99,26 @@ type session struct {
 	working atomic.Bool
 	// trusted: the cluster answered a request past the set-up, so the
 	// client is authenticated (or the cluster needs no authentication) and
-	// its frames may be as large as the configuration allows.
-	trusted  atomic.Bool
-	wmu      sync.Mutex    // client writes: the response loop's, and the gateway's own answers
-	inFlight atomic.Int32  // requests forwarded and not yet answered
-	enqueued uint64        // entries ever queued; the request loop's alone
-	answered atomic.Uint64 // entries ever taken off the queue by the response loop
-	owed     atomic.Int32  // of those, the ones a drain waits for (not long polls)
-	draining chan struct{}
-	linger   atomic.Pointer[func()] // set by drain
-	respDone chan struct{}          // closed when the response loop has ended
-	done     chan struct{}          // closed when both loops have ended (the client may linger)
-	once     sync.Once
+	// its frames are read in buffers of the size they declare.
+	trusted atomic.Bool
+	// saslPassing: a client on a route that passes SASL through sent a
+	// SaslHandshake, and the cluster has not accepted a SaslAuthenticate
+	// of it since.
+	saslPassing atomic.Bool
+	wmu         sync.Mutex    // client writes: the response loop's, and the gateway's own answers
+	inFlight    atomic.Int32  // requests forwarded and not yet answered
+	enqueued    uint64        // entries ever queued; the request loop's alone
+	answered    atomic.Uint64 // entries ever taken off the queue by the response loop
+	owed        atomic.Int32  // of those, the ones a drain waits for (not long polls)
+	// producing counts the Produce requests that passed the route's hold
+	// and are not yet answered (or dropped): counted before the check, so
+	// that a pause or fence raised just after it waits for them (settle).
+	producing atomic.Int32
+	draining  chan struct{}
+	linger    atomic.Pointer[func()] // set by drain
+	respDone  chan struct{}          // closed when the response loop has ended
+	done      chan struct{}          // closed when both loops have ended (the client may linger)
+	once      sync.Once
 }
 
 func newSession(ctx context.Context, r *Route, client net.Conn, node int32, bootstrap bool, maxFrame int32, log *slog.Logger) (*session, error) {
@@ -259,20 +274,23 @@ func (s *session) requests() {
 		}
 	}()
 	in := bufio.NewReaderSize(s.client, readBufferSize)
-	limit := min(preAuthMaxFrame, s.maxFrame)
+	trusted := false
 	for {
 		// Trust may come while the loop waits for the next frame: look
 		// once its length has arrived.
-		if limit < s.maxFrame {
-			if _, err := in.Peek(4); err == nil && s.trusted.Load() {
-				limit = s.maxFrame
+		if !trusted {
+			if _, err := in.Peek(4); err == nil {
+				trusted = s.trusted.Load()
 			}
 		}
-		bp, err := wire.ReadFrame(in, limit)
+		var bp *[]byte
+		var err error
+		if trusted {
+			bp, err = wire.ReadFrame(in, s.maxFrame)
+		} else {
+			bp, err = s.readUntrusted(in)
+		}
 		if err != nil {
-			if limit < s.maxFrame && errors.Is(err, wire.ErrFrameTooLarge) {
-				err = fmt.Errorf("%w, the limit until the cluster has answered a request past the connection's set-up (ApiVersions, SASL)", err)
-			}
 			s.readFailed("client", err)
 			return
 		}
@@ -294,6 +312,20 @@ func (s *session) requests() {
 			return
 		}
 	}
+}
+
+// readUntrusted reads a frame of a client the cluster has not answered yet:
+// growing, and capped at authMaxFrame while it authenticates.
+func (s *session) readUntrusted(in *bufio.Reader) (*[]byte, error) {
+	authenticating := s.saslPassing.Load() || s.swap != nil && (s.swap.user == "" || s.swap.exchange != nil)
+	if !authenticating || s.maxFrame <= authMaxFrame {
+		return wire.ReadFrameGrowing(in, s.maxFrame)
+	}
+	bp, err := wire.ReadFrameGrowing(in, authMaxFrame)
+	if errors.Is(err, wire.ErrFrameTooLarge) {
+		err = fmt.Errorf("%w, the limit while the client authenticates (SASL)", err)
+	}
+	return bp, err
 }
 
 // frameReady says whether a whole frame is buffered, to be read without
@@ -327,14 +359,29 @@ func (s *session) request(frame []byte) (bool, error) {
 		s.working.Store(true)
 	}
 	s.route.metrics.bytesIn.Add(float64(len(frame)))
-	if h.Key == produceKey && !s.waitProduce() {
-		return false, nil
+	counted := false // a Produce the response loop has not taken over
+	if h.Key == produceKey {
+		if !s.waitProduce() {
+			return false, nil
+		}
+		counted = true
+		defer func() {
+			if counted {
+				s.producing.Add(-1)
+			}
+		}()
+		if parkProduce != nil {
+			parkProduce()
+		}
 	}
 	if h.Key == apiVersionsKey && h.Version > wire.MaxVersion(apiVersionsKey) {
 		return s.answer(h, wire.ApiVersionsTooNew(h.CorrelationID))
 	}
 	if h.Key == saslHandshakeKey && h.Version == 0 {
 		return s.refuseRawSASL(h)
+	}
+	if h.Key == saslHandshakeKey && s.swap == nil {
+		s.saslPassing.Store(true)
 	}
 	if s.swap != nil {
 		if handled, keep, err := s.swapRequest(h, frame); handled {
@@ -413,6 +460,11 @@ func (s *session) request(frame []byte) (bool, error) {
 	if p.key >= 0 && !s.enqueue(p) {
 		return false, nil
 	}
+	// Once queued, the response loop uncounts a Produce when it answers it.
+	// One with acks=0 is never answered, nor acknowledged: it is uncounted
+	// once handed to the cluster's connection, and a pause or fence does
+	// not wait for it.
+	counted = counted && p.key < 0
 	if _, err := s.upw.Write(out); err != nil {
 		s.log.Info("cluster connection failed", "err", err)
 		return false, nil
@@ -423,25 +475,33 @@ func (s *session) request(frame []byte) (bool, error) {
 // waitProduce holds a Produce while the route is paused or fenced; it
 // reports false when the session is drained meanwhile, and the request is
 // dropped unanswered for the client to send again on its next connection.
+// When it reports true, the Produce is counted in producing.
 func (s *session) waitProduce() bool {
-	released := s.route.produceHold()
-	if released == nil {
-		return true
-	}
-	// What came before the Produce still goes, and is answered.
-	if !s.flushUpstream() {
-		return false
-	}
-	s.route.metrics.produceHeld.Inc()
-	for released != nil {
+	held := false
+	for {
+		// Counted before the check: a pause or fence raised after the
+		// check then finds it counted; one raised before it, the check
+		// sees (the atomics are sequentially consistent).
+		s.producing.Add(1)
+		released := s.route.produceHold()
+		if released == nil {
+			return true
+		}
+		s.producing.Add(-1)
+		if !held {
+			// What came before the Produce still goes, and is answered.
+			if !s.flushUpstream() {
+				return false
+			}
+			s.route.metrics.produceHeld.Inc()
+			held = true
+		}
 		select {
 		case <-released:
 		case <-s.draining:
 			return false
 		}
-		released = s.route.produceHold()
 	}
-	return true
 }
 
 // answer sends the gateway's own response to a request. Responses go out in
@@ -538,6 +598,9 @@ func (s *session) responses() {
 			if !setupKey(p.key) && !s.trusted.Load() {
 				s.trusted.Store(true)
 			}
+			if p.key == saslAuthenticateKey && s.saslPassing.Load() && saslAccepted(*bp, p.version) {
+				s.saslPassing.Store(false)
+			}
 		default:
 			wire.PutBuffer(bp)
 			s.log.Error("closing connection: the cluster sent a response to no request")
@@ -560,6 +623,9 @@ func (s *session) responses() {
 			return
 		}
 		s.inFlight.Add(-1)
+		if p.key == produceKey {
+			s.producing.Add(-1)
+		}
 		if !longPoll(p.key) && s.owed.Add(-1) == 0 && s.isDraining() {
 			return // everything owed is delivered
 		}
@@ -635,6 +701,15 @@ func (s *session) readFailed(side string, err error) {
 	}
 }
 
+// saslAccepted says whether a SaslAuthenticate response from the cluster
+// carries no error. A mechanism of several rounds (SCRAM) is accepted so
+// at its first: the frames it may send before its last are then read
+// growing, only not capped.
+func saslAccepted(frame []byte, version int16) bool {
+	off, err := wire.ResponseBodyOffset(frame, saslAuthenticateKey, version)
+	return err == nil && len(frame) >= off+2 && binary.BigEndian.Uint16(frame[off:]) == 0
+}
+
 // setupKey says whether a request belongs to a connection's set-up, which
 // a client sends before it is authenticated.
 func setupKey(key int16) bool {
@@ -653,3 +728,7 @@ const (
 	consumerGroupHeartbeatKey = 68
 	shareFetchKey             = 78
 )
+
+// parkProduce, set only by tests, runs for each Produce between the
+// route's hold and its forwarding.
+var parkProduce func()

@@ -6,22 +6,34 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sync"
 
 	"github.com/turnout/turnout/proxy/config"
 )
 
-// servedRoute is where the gateway last pointed a route, and at which epoch.
+// servedRoute is where the gateway last pointed a route, and at which epoch,
+// and what the agents' fencing told it about the route.
 type servedRoute struct {
 	Domain string `json:"domain"`
 	Epoch  int32  `json:"epoch"`
+	// Leased: the agents granted the route a lease once, so it forwards
+	// Produce requests only under one, in the next process too.
+	Leased bool `json:"leased,omitempty"`
+	// Committed is the newest epoch the agents were heard to commit (by
+	// POST /fence or a refused lease for a newer epoch).
+	Committed int32 `json:"committedEpoch,omitempty"`
 }
 
-// epochs is the highest epoch the gateway has served for each route. It is
-// kept in a small file beside the configuration (NAME.epochs), so that a
-// gateway process that restarts on a restored backup of its configuration
-// refuses to move a route back as surely as a running one does.
+// epochs is the highest epoch the gateway has served for each route, and
+// its fencing state. It is kept in a small file beside the configuration
+// (NAME.epochs), so that a gateway process that restarts on a restored
+// backup of its configuration refuses to move a route back as surely as a
+// running one does, and one restarted while the agents cannot reach it
+// holds its producers as the process before it did.
 type epochs struct {
-	path   string
+	path string
+
+	mu     sync.Mutex // restarts record, admin calls mark; one writer at a time
 	routes map[string]servedRoute
 }
 
@@ -51,6 +63,8 @@ func loadEpochs(path string) (*epochs, error) {
 // epoch. Such a file is a restored backup or a stale writer's, and serving
 // it would send clients back to a cluster the agents switched away from.
 func (e *epochs) fence(cfg *config.Gateway) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	var errs []error
 	for _, rc := range cfg.Routes {
 		cur, ok := e.routes[rc.Name]
@@ -67,17 +81,62 @@ func (e *epochs) fence(cfg *config.Gateway) error {
 	return nil
 }
 
+// fenceStart is how a route's fence starts in this process.
+func (e *epochs) fenceStart(name string, requireLease bool) fenceStart {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur := e.routes[name]
+	return fenceStart{leased: requireLease || cur.Leased, committed: cur.Committed}
+}
+
 // record notes what cfg serves, and writes the state file if that changed.
 func (e *epochs) record(cfg *config.Gateway) error {
-	changed := false
-	for _, rc := range cfg.Routes {
-		now := servedRoute{Domain: rc.StreamingDomain.Name, Epoch: rc.Epoch}
-		if e.routes[rc.Name] != now {
-			e.routes[rc.Name] = now
-			changed = true
+	return e.change(func() bool {
+		changed := false
+		for _, rc := range cfg.Routes {
+			now := e.routes[rc.Name]
+			now.Domain, now.Epoch = rc.StreamingDomain.Name, rc.Epoch
+			if e.routes[rc.Name] != now {
+				e.routes[rc.Name] = now
+				changed = true
+			}
 		}
-	}
-	if !changed {
+		return changed
+	})
+}
+
+// leased notes that the agents leased the route.
+func (e *epochs) leased(name string) error {
+	return e.change(func() bool {
+		cur, ok := e.routes[name]
+		if !ok || cur.Leased {
+			return false
+		}
+		cur.Leased = true
+		e.routes[name] = cur
+		return true
+	})
+}
+
+// committed notes that the agents committed epoch for the route.
+func (e *epochs) committed(name string, epoch int32) error {
+	return e.change(func() bool {
+		cur, ok := e.routes[name]
+		if !ok || cur.Committed >= epoch {
+			return false
+		}
+		cur.Committed = epoch
+		e.routes[name] = cur
+		return true
+	})
+}
+
+// change applies a change to the routes and writes the state file if it
+// says it changed them.
+func (e *epochs) change(apply func() bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !apply() {
 		return nil
 	}
 	data, err := json.MarshalIndent(e.routes, "", "  ")

@@ -17,3 +17,10 @@ func SetResyncWait(d time.Duration) (restore func()) {
 	resyncWait = d
 	return func() { resyncWait = old }
 }
+
+// SetParkProduce makes every Produce run park between the route's hold and
+// its forwarding; restore removes it. Set it before the gateway serves.
+func SetParkProduce(park func()) (restore func()) {
+	parkProduce = park
+	return func() { parkProduce = nil }
+}

@@ -260,7 +260,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Gateway) error {
 		}
 		var r *Route
 		if err == nil {
-			r, err = newRoute(cfg, rc, prev, sw, g.log, g.metrics.route(rc.Name))
+			r, err = newRoute(cfg, rc, prev, sw, g.epochs.fenceStart(rc.Name, cfg.Admin.RequireLease), g.log, g.metrics.route(rc.Name))
 		}
 		if err != nil {
 			for _, r := range fresh {

@@ -58,17 +58,32 @@ type fenceState struct {
 	leased     bool  // a lease was ever granted: forward only under one
 	leaseEpoch int32
 	ttl        time.Duration
-	until      time.Time // the lease lapses then
-	live       bool
-	changed    chan struct{}
+	// until is when the lease ends. Whether it is live is read off the
+	// clock by each Produce, never off a flag a timer clears: a process
+	// that stalls past the lease (GC, a stopped VM) must not wake and
+	// forward before that timer has run.
+	until   time.Time
+	changed chan struct{}
 }
 
-// newRouteFence starts a route's fence; with requireLease the route holds
-// its producers until the agents first grant it a lease.
-func newRouteFence(m *routeMetrics, log *slog.Logger, requireLease bool) *routeFence {
+// fenceStart is what a route's fence knows when the gateway process starts
+// serving the route: from admin.requireLease, or from the epochs file, that
+// the agents leased it to this gateway before, and the newest epoch they
+// were heard to commit.
+type fenceStart struct {
+	leased    bool
+	committed int32
+}
+
+// newRouteFence starts a route's fence. A route leased before holds its
+// producers until the agents grant it a lease again, and one that knows of
+// a newer committed epoch than it serves holds them until it is switched:
+// a gateway process restarted while the agents cannot reach it must not
+// forward to the cluster they switched away from.
+func newRouteFence(m *routeMetrics, log *slog.Logger, start fenceStart) *routeFence {
 	f := &routeFence{metrics: m, log: log}
-	if requireLease {
-		f.update(func(st *fenceState) { st.leased = true })
+	if start.leased || start.committed > 0 {
+		f.update(func(st *fenceState) { st.leased, st.committed = start.leased, max(st.committed, start.committed) })
 	}
 	return f
 }
@@ -77,14 +92,31 @@ func newRouteFence(m *routeMetrics, log *slog.Logger, requireLease bool) *routeF
 // it may go on.
 func (f *routeFence) hold(epoch int32) <-chan struct{} {
 	st := f.state.Load()
-	if st == nil || !st.holds(epoch) {
+	if st == nil {
+		return nil
+	}
+	var now time.Time // read only when leases are on
+	if st.leased {
+		now = time.Now()
+	}
+	if !st.holds(epoch, now) {
 		return nil
 	}
 	return st.changed
 }
 
-func (st *fenceState) holds(epoch int32) bool {
-	return epoch < st.committed || st.leased && !(st.live && st.leaseEpoch == epoch)
+// holds says whether a Produce on a Route at epoch waits, at now.
+func (st *fenceState) holds(epoch int32, now time.Time) bool {
+	return epoch < st.committed || st.leased && !(st.leaseEpoch == epoch && st.liveAt(now))
+}
+
+// liveAt says whether the lease has not ended by now, by both the
+// monotonic and the wall clock: the monotonic one does not jump with the
+// wall clock, but on Linux it stands still while the machine is suspended,
+// which the agents' clocks do not; the wall clock catches that up on
+// resume. The lease ends by whichever reads it as over first.
+func (st *fenceState) liveAt(now time.Time) bool {
+	return now.Before(st.until) && now.Round(0).Before(st.until.Round(0))
 }
 
 // update applies change to a copy of the state and publishes it.
@@ -120,7 +152,7 @@ func (f *routeFence) grant(epoch int32, ttl time.Duration) {
 	until := time.Now().Add(ttl)
 	f.updateLocked(func(st *fenceState) {
 		st.committed = max(st.committed, epoch)
-		st.leased, st.leaseEpoch, st.ttl, st.until, st.live = true, epoch, ttl, until, true
+		st.leased, st.leaseEpoch, st.ttl, st.until = true, epoch, ttl, until
 	})
 	if f.timer != nil {
 		f.timer.Stop()
@@ -128,16 +160,16 @@ func (f *routeFence) grant(epoch int32, ttl time.Duration) {
 	f.timer = time.AfterFunc(ttl, f.lapse)
 }
 
-// lapse ends a lease whose time is up; a timer that lost the race with a
-// renewal finds the lease's end moved and does nothing.
+// lapse reports a lease whose time is up (the Produce requests already
+// read its end off the clock); a timer that lost the race with a renewal
+// finds the lease's end moved and says nothing.
 func (f *routeFence) lapse() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.state.Load()
-	if st == nil || !st.live || time.Now().Before(st.until) {
+	if st == nil || st.liveAt(time.Now()) {
 		return
 	}
-	f.updateLocked(func(st *fenceState) { st.live = false })
 	f.metrics.leaseLapses.Inc()
 	f.log.Warn("route lease lapsed: producers held until the agents renew it or switch the route", "lease_epoch", st.leaseEpoch)
 }
@@ -169,9 +201,10 @@ func (f *routeFence) status(epoch int32) *LeaseStatus {
 	if st == nil {
 		return nil
 	}
-	ls := &LeaseStatus{CommittedEpoch: st.committed, ProduceHeld: st.holds(epoch)}
+	now := time.Now()
+	ls := &LeaseStatus{CommittedEpoch: st.committed, ProduceHeld: st.holds(epoch, now)}
 	if st.leased {
-		ls.Epoch, ls.Until, ls.Live = st.leaseEpoch, st.until, st.live
+		ls.Epoch, ls.Until, ls.Live = st.leaseEpoch, st.until, st.liveAt(now)
 	}
 	return ls
 }
@@ -211,7 +244,13 @@ func (g *Gateway) GrantLease(ctx context.Context, name, domain string, epoch int
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("lease for route %s not granted: the request was abandoned: %w", name, err)
 	}
-	if st := r.fence.state.Load(); st == nil || !st.live {
+	// Recorded before it takes effect: a process restarted after it
+	// forwarded under the lease then holds its producers until the next.
+	if err := g.epochs.leased(name); err != nil {
+		g.log.Warn("could not record that the route is leased; a restarted gateway process would forward without a lease until the agents grant one",
+			"route", name, "file", g.epochs.path, "err", err)
+	}
+	if st := r.fence.state.Load(); st == nil || !st.liveAt(time.Now()) {
 		g.log.Info("route lease granted: producers forward", "route", name, "epoch", epoch, "ttl", ttl)
 	}
 	r.fence.grant(epoch, ttl)
@@ -220,13 +259,25 @@ func (g *Gateway) GrantLease(ctx context.Context, name, domain string, epoch int
 
 // FenceRoute records that the agents committed epoch for the route: if the
 // route serves an older one, its Produce requests are held from now until
-// it is switched. It returns once no new Produce will be forwarded.
-func (g *Gateway) FenceRoute(name string, epoch int32) error {
-	_, r, err := g.servedRoute(name)
+// it is switched. It returns once no Produce will be forwarded and those
+// forwarded before have been answered, so that no write is acknowledged
+// from the old cluster after it returned; if they are not answered within
+// the drain timeout (or ctx ends), it says so, and the agents count the
+// gateway as not fenced: its producers stay held all the same.
+func (g *Gateway) FenceRoute(ctx context.Context, name string, epoch int32) error {
+	rs, r, err := g.servedRoute(name)
 	if err != nil {
 		return err
 	}
 	g.fence(r, epoch)
+	if r.Epoch >= epoch {
+		// The route serves the committed epoch; the switch that moved it
+		// drained the connections to the old cluster.
+		return nil
+	}
+	if err := rs.settle(ctx, r, time.Now().Add(g.cfg.Load().DrainTimeout())); err != nil {
+		return fmt.Errorf("route %s fenced, but Produce requests sent before are not answered yet: %w", name, err)
+	}
 	return nil
 }
 
@@ -236,4 +287,8 @@ func (g *Gateway) fence(r *Route, epoch int32) {
 			"route", r.Name, "epoch", r.Epoch, "committed_epoch", epoch)
 	}
 	r.fence.commit(epoch)
+	if err := g.epochs.committed(r.Name, epoch); err != nil {
+		g.log.Warn("could not record the epoch the agents committed; a restarted gateway process would not know it",
+			"route", r.Name, "committed_epoch", epoch, "file", g.epochs.path, "err", err)
+	}
 }

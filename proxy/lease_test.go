@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -229,4 +232,136 @@ func TestRequireLeaseHoldsFromStart(t *testing.T) {
 		t.Fatalf("lease answered %d %+v", code, st)
 	}
 	answered(t, ctx, done, "leased")
+}
+
+// TestFenceWaitsForProduceInFlight: POST /fence answers "no Produce is
+// forwarded any more", and the agents then switch the other gateways. A
+// Produce forwarded just before the fence and still awaiting the old
+// cluster must not be acknowledged from it after the fence answered: while
+// it is in flight the fence answers an error (after the drain timeout), so
+// the agents count the gateway as not fenced and wait its lease out; once
+// nothing is in flight, it answers OK.
+func TestFenceWaitsForProduceInFlight(t *testing.T) {
+	b := newBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done, release := b.stalledProduce(ctx)
+	if code, st := b.post("/fence", `{"route":"switchover-route","epoch":1}`); code == http.StatusOK {
+		t.Fatalf("POST /fence answered OK while a produce awaited the old cluster's acknowledgement (old cluster holds %d records)", b.records(b.clusters[0]))
+	} else if !st.Routes[0].Lease.ProduceHeld {
+		t.Fatalf("a fence that did not settle released the route's producers: %+v", st.Routes[0].Lease)
+	}
+	close(release)
+	answered(t, ctx, done, "after the fence reported it did not settle")
+	if code, st := b.post("/fence", `{"route":"switchover-route","epoch":1}`); code != http.StatusOK {
+		t.Fatalf("POST /fence with nothing in flight answered %d: %s", code, st.Error)
+	}
+}
+
+// TestFenceWaitsForProducePastTheHold: a Produce that passed the route's
+// hold just before the fence, but is not forwarded yet (nothing is owed to
+// its connection), is still waited for.
+func TestFenceWaitsForProducePastTheHold(t *testing.T) {
+	parked, unpark := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	defer proxy.SetParkProduce(func() {
+		once.Do(func() {
+			close(parked)
+			<-unpark
+		})
+	})()
+	b := newBed(t)
+	var unparked sync.Once
+	unparkOnce := func() { unparked.Do(func() { close(unpark) }) }
+	t.Cleanup(unparkOnce) // before the gateway closes, which waits for the produce
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := produceAsync(ctx, b.client())
+	select {
+	case <-parked:
+	case <-ctx.Done():
+		t.Fatal("the produce never reached the gateway")
+	}
+	if code, _ := b.post("/fence", `{"route":"switchover-route","epoch":1}`); code == http.StatusOK {
+		t.Fatal("POST /fence answered OK while a produce that passed the hold was about to be forwarded")
+	}
+	unparkOnce()
+	answered(t, ctx, done, "after the fence reported it did not settle")
+}
+
+// TestAbandonedSwitchGrantsNoLease: like a lease (GrantLease), a /restart
+// the agent gave up on must not carry the route's lease over to the new
+// epoch: the agent does not count on that lease, and it would run a full
+// ttl from when the switch ended.
+func TestAbandonedSwitchGrantsNoLease(t *testing.T) {
+	b := newBed(t)
+	if code, st := b.post("/lease", `{"route":"switchover-route","domain":"kafka1-domain","epoch":0,"ttl":"30s"}`); code != http.StatusOK {
+		t.Fatalf("lease answered %d: %s", code, st.Error)
+	}
+	h := proxy.AdminHandler(b.gw, b.metrics, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the agent gave up on the request
+	req := httptest.NewRequest(http.MethodPost, "/restart",
+		strings.NewReader(`{"routes":[{"name":"switchover-route","domain":"kafka2-domain","epoch":1}]}`)).WithContext(ctx)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	st := b.status().Routes[0]
+	if st.ConfigEpoch != 1 {
+		t.Fatalf("the switch was not made (epoch %d); the test needs it made", st.ConfigEpoch)
+	}
+	if l := st.Lease; l == nil || l.Live && l.Epoch == 1 || !l.ProduceHeld {
+		t.Fatalf("an abandoned /restart carried the lease over to epoch 1: %+v", l)
+	}
+}
+
+// restartProcess closes the gateway and starts another on the same files,
+// as systemd restarts a crashed gateway process.
+func (b *bed) restartProcess() {
+	b.t.Helper()
+	b.gw.Close(context.Background())
+	b.admin.Close()
+	b.gw = proxy.New(b.path, testLogger(b.t), b.metrics)
+	if err := b.gw.Start(context.Background()); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() { b.gw.Close(context.Background()) })
+	b.admin = httptest.NewServer(proxy.AdminHandler(b.gw, b.metrics, true))
+	b.t.Cleanup(b.admin.Close)
+}
+
+// TestFencingSurvivesGatewayRestart: a gateway process restarted while the
+// agents cannot reach it (a crash, systemd) must not forward to the old
+// cluster: a route the agents leased holds its producers until they grant
+// a lease again, and one fenced at a newer epoch holds them until it is
+// switched, whatever lease it is granted at the epoch it serves.
+func TestFencingSurvivesGatewayRestart(t *testing.T) {
+	b := newBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lease := `{"route":"switchover-route","domain":"kafka1-domain","epoch":0,"ttl":"30s"}`
+	if code, st := b.post("/lease", lease); code != http.StatusOK {
+		t.Fatalf("lease answered %d: %s", code, st.Error)
+	}
+	b.restartProcess()
+	if l := b.status().Routes[0].Lease; l == nil || !l.ProduceHeld {
+		t.Fatalf("a leased route's producers are forwarded after a restart, before any lease: %+v", l)
+	}
+	cl := b.client()
+	done := produceAsync(ctx, cl)
+	b.held(ctx, done, 1)
+	if code, st := b.post("/lease", lease); code != http.StatusOK {
+		t.Fatalf("lease answered %d: %s", code, st.Error)
+	}
+	answered(t, ctx, done, "after a lease")
+
+	if code, st := b.post("/fence", `{"route":"switchover-route","epoch":1}`); code != http.StatusOK {
+		t.Fatalf("fence answered %d: %s", code, st.Error)
+	}
+	cl.Close()
+	b.restartProcess()
+	if code, st := b.post("/lease", lease); code != http.StatusOK {
+		t.Fatalf("lease answered %d: %s", code, st.Error)
+	}
+	if l := b.status().Routes[0].Lease; l == nil || !l.ProduceHeld || l.CommittedEpoch != 1 {
+		t.Fatalf("a fenced route restarted forgot the committed epoch: %+v", l)
+	}
 }

@@ -170,14 +170,15 @@ func (g *Gateway) PauseProduce(ctx context.Context, name string, epoch int32, tt
 	return nil
 }
 
-// settle waits until every connection to r has had nothing owed at some
-// moment: Produce requests are held from the pause on, so by then those
-// sent before it have all been answered.
+// settle waits until every connection to r, or to a Route it replaced, has
+// had no Produce request past the hold and nothing owed at some moment:
+// Produce requests are held from the pause (or fence) on, so by then those
+// that passed the hold before it have all been answered.
 func (rs *routeServer) settle(ctx context.Context, r *Route, deadline time.Time) error {
 	rs.mu.Lock()
 	var waiting []*session
 	for s := range rs.sessions {
-		if s.route == r {
+		if s.route == r || s.route.Epoch < r.Epoch {
 			waiting = append(waiting, s)
 		}
 	}
@@ -185,7 +186,9 @@ func (rs *routeServer) settle(ctx context.Context, r *Route, deadline time.Time)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		waiting = slices.DeleteFunc(waiting, func(s *session) bool { return s.owed.Load() == 0 || s.ended() })
+		waiting = slices.DeleteFunc(waiting, func(s *session) bool {
+			return s.producing.Load() == 0 && s.owed.Load() == 0 || s.ended()
+		})
 		if len(waiting) == 0 {
 			return nil
 		}

@@ -133,6 +133,30 @@ func TestPauseEnds(t *testing.T) {
 	}
 }
 
+// stalledProduce produces one record, then another that cluster 1 holds
+// unanswered until release is closed, and returns once it holds it.
+func (b *bed) stalledProduce(ctx context.Context) (done <-chan error, release chan struct{}) {
+	b.t.Helper()
+	cl := b.client()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("first")}).FirstErr(); err != nil {
+		b.t.Fatal(err)
+	}
+	seen, release := make(chan struct{}), make(chan struct{})
+	c := b.clusters[0]
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		close(seen)
+		c.SleepControl(func() { <-release })
+		return nil, nil, false // then the cluster appends it as usual
+	})
+	done = produceAsync(ctx, cl)
+	select {
+	case <-seen:
+	case <-ctx.Done():
+		b.t.Fatal("the produce never reached cluster 1")
+	}
+	return done, release
+}
+
 // TestPauseWaitsForProduceInFlight: a pause answers only once the Produce
 // requests forwarded before it are answered, so that the end offsets the
 // agents read next hold every record acknowledged before the pause.
@@ -140,18 +164,7 @@ func TestPauseWaitsForProduceInFlight(t *testing.T) {
 	b := newBed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl := b.client()
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("first")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	seen, release := make(chan struct{}), make(chan struct{})
-	b.clusters[0].ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		close(seen)
-		b.clusters[0].SleepControl(func() { <-release })
-		return nil, nil, false // then the cluster appends it as usual
-	})
-	done := produceAsync(ctx, cl)
-	<-seen
+	done, release := b.stalledProduce(ctx)
 
 	paused := make(chan int, 1)
 	go func() {

@@ -82,7 +82,7 @@ type Route struct {
 // maxIssuedProducers bounds the producer ids a route remembers for the next.
 const maxIssuedProducers = 100_000
 
-func newRoute(g *config.Gateway, rc *config.Route, prev *Route, sw *swapAuth, log *slog.Logger, m *routeMetrics) (*Route, error) {
+func newRoute(g *config.Gateway, rc *config.Route, prev *Route, sw *swapAuth, fs fenceStart, log *slog.Logger, m *routeMetrics) (*Route, error) {
 	d := g.Domain(rc.StreamingDomain.Name)
 	bs := d.BootstrapServer(rc.StreamingDomain.BootstrapServerID)
 	r := &Route{
@@ -114,7 +114,7 @@ func newRoute(g *config.Gateway, rc *config.Route, prev *Route, sw *swapAuth, lo
 	if prev != nil {
 		r.fence = prev.fence
 	} else {
-		r.fence = newRouteFence(m, log.With("route", rc.Name), g.Admin.RequireLease)
+		r.fence = newRouteFence(m, log.With("route", rc.Name), fs)
 	}
 	if prev != nil && prev.Domain != d.Name {
 		prev.pmu.Lock()

@@ -158,16 +158,7 @@ func (r *rawConn) read(resp kmsg.Response) {
 // response's error code.
 func (r *rawConn) plainLogin(user, pass string) int16 {
 	r.t.Helper()
-	hs := kmsg.NewPtrSASLHandshakeRequest()
-	hs.Version = 1
-	hs.Mechanism = "PLAIN"
-	r.write(r.frame(hs))
-	hsResp := kmsg.NewPtrSASLHandshakeResponse()
-	hsResp.Version = 1
-	r.read(hsResp)
-	if hsResp.ErrorCode != 0 {
-		r.t.Fatalf("SaslHandshake: %v", kerr.ErrorForCode(hsResp.ErrorCode))
-	}
+	r.saslHandshake("PLAIN")
 	au := kmsg.NewPtrSASLAuthenticateRequest()
 	au.Version = 1
 	au.SASLAuthBytes = []byte("\x00" + user + "\x00" + pass)
@@ -176,6 +167,22 @@ func (r *rawConn) plainLogin(user, pass string) int16 {
 	auResp.Version = 1
 	r.read(auResp)
 	return auResp.ErrorCode
+}
+
+// saslHandshake starts a SASL exchange with mechanism, and fails the test
+// unless the mechanism is enabled.
+func (r *rawConn) saslHandshake(mechanism string) {
+	r.t.Helper()
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version = 1
+	hs.Mechanism = mechanism
+	r.write(r.frame(hs))
+	hsResp := kmsg.NewPtrSASLHandshakeResponse()
+	hsResp.Version = 1
+	r.read(hsResp)
+	if hsResp.ErrorCode != 0 {
+		r.t.Fatalf("SaslHandshake: %v", kerr.ErrorForCode(hsResp.ErrorCode))
+	}
 }
 
 // metadata asks for the topic's metadata and fails the test unless it is

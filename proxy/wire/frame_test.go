@@ -40,24 +40,64 @@ func TestReadFrame(t *testing.T) {
 		{"normal", sizePrefix(40, body...), nil},
 		{"at the limit", sizePrefix(limit, bytes.Repeat([]byte{1}, limit)...), nil},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			bp, err := wire.ReadFrame(bytes.NewReader(c.in), limit)
-			if c.wantErr != nil {
-				if !errors.Is(err, c.wantErr) || bp != nil {
-					t.Fatalf("ReadFrame = %v, %v; want error %v", bp, err, c.wantErr)
+	for _, read := range frameReaders {
+		for _, c := range cases {
+			t.Run(read.name+"/"+c.name, func(t *testing.T) {
+				bp, err := read.read(bytes.NewReader(c.in), limit)
+				if c.wantErr != nil {
+					if !errors.Is(err, c.wantErr) || bp != nil {
+						t.Fatalf("%s = %v, %v; want error %v", read.name, bp, err, c.wantErr)
+					}
+					return
 				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ReadFrame: %v", err)
-			}
-			if !bytes.Equal(*bp, c.in) {
-				t.Errorf("frame %x, want %x", *bp, c.in)
-			}
-			wire.PutBuffer(bp)
-		})
+				if err != nil {
+					t.Fatalf("%s: %v", read.name, err)
+				}
+				if !bytes.Equal(*bp, c.in) {
+					t.Errorf("frame %x, want %x", *bp, c.in)
+				}
+				wire.PutBuffer(bp)
+			})
+		}
 	}
+}
+
+var frameReaders = []struct {
+	name string
+	read func(io.Reader, int32) (*[]byte, error)
+}{{"ReadFrame", wire.ReadFrame}, {"ReadFrameGrowing", wire.ReadFrameGrowing}}
+
+// offered records the largest buffer a reader was asked to fill.
+type offered struct {
+	r       io.Reader
+	largest int
+}
+
+func (o *offered) Read(p []byte) (int, error) {
+	o.largest = max(o.largest, len(p))
+	return o.r.Read(p)
+}
+
+// TestReadFrameGrowingHoldsWhatArrived: a peer that declares a 100 MiB
+// frame and sends a few bytes gets no buffer of 100 MiB, only one about
+// the size of what it sent; a large frame that does arrive is read whole.
+func TestReadFrameGrowingHoldsWhatArrived(t *testing.T) {
+	o := &offered{r: bytes.NewReader(sizePrefix(100<<20, bytes.Repeat([]byte{1}, 1000)...))}
+	if _, err := wire.ReadFrameGrowing(o, 128<<20); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("err = %v, want io.ErrUnexpectedEOF", err)
+	}
+	if o.largest > 64<<10 {
+		t.Errorf("a frame cut short after 1000 bytes was read into a buffer of %d bytes", o.largest)
+	}
+	in := sizePrefix(3<<20+5, bytes.Repeat([]byte{2}, 3<<20+5)...)
+	bp, err := wire.ReadFrameGrowing(iotest.HalfReader(bytes.NewReader(in)), 4<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(*bp, in) {
+		t.Error("a 3 MiB frame read growing differs from what was sent")
+	}
+	wire.PutBuffer(bp)
 }
 
 func TestReadFrameStream(t *testing.T) {
