@@ -563,8 +563,9 @@ func (e *drillEnv) failbackThenPlanned(t *testing.T) {
 }
 
 // skewedClocks are the clock offsets of the clock-skew drill's agents
-// (TURNOUT_FAULT_CLOCK_OFFSET): a1 is right and leads when it can, so both
-// its followers are off; whichever agent leads, one follower is.
+// (TURNOUT_FAULT_CLOCK_OFFSET): a1 is right and is made to lead (three
+// fresh starts at most), so both its followers are off; whichever agent
+// leads, one follower is.
 var skewedClocks = map[string]time.Duration{"a2": time.Hour, "a3": -time.Hour}
 
 // clockSkew: agents a2 and a3 date the reports they hand the leader an hour
@@ -593,6 +594,8 @@ func (e *drillEnv) clockSkew(t *testing.T) {
 	}
 	d := e.newDrill(t, "clock-skew", "a2 +1h, a3 -1h: views fresh, domains healthy by quorum; failover as unplanned: rto_ms<10000, lost_acked<=lag at fault, failovers=1; no report refused for clock-skew",
 		drillSetup{lead: "a1", agentEnv: env})
+	// With a1 leading, a quorum of breaches needs a skewed follower's.
+	d.leadBy("a1", 3)
 	leader, _ := d.leaderAndFollower()
 	var skewedFollowers []string
 	for _, a := range d.agents.List {
