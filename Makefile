@@ -58,9 +58,10 @@ drills: build e2e-deps
 
 # The fault drills alone (e2e/faults_test.go, issue 12): a restart storm
 # under client churn, a retried failover after a leader change, a planned
-# switch after a failback, a pause that outlives a gateway's longest, and a
-# seeded random schedule of kills, SIGSTOPs and partitions
-# (TURNOUT_FAULT_SEED replays one). The table goes to e2e/out/faults.md.
+# switch after a failback, a pause that outlives a gateway's longest, a
+# failover with two agents' clocks an hour off, and a seeded random
+# schedule of kills, SIGSTOPs and partitions (TURNOUT_FAULT_SEED replays
+# one). The table goes to e2e/out/faults.md.
 # FAULT narrows the run, e.g. make faults FAULT="storm|random".
 FAULT ?=
 faults: build e2e-deps

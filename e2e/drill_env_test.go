@@ -134,6 +134,8 @@ type drillSetup struct {
 	noAgents bool
 	// policy changes the shipped default policy for this drill.
 	policy func(pol map[string]any)
+	// agentEnv adds KEY=value pairs to the named agents' environment.
+	agentEnv map[string][]string
 }
 
 // newDrill starts a drill's topic, two gateways with the route on cluster 1,
@@ -191,7 +193,7 @@ func (e *drillEnv) newDrill(t *testing.T, name, target string, s drillSetup) *dr
 		iso = s.isolate(d)
 	}
 	d.agents = d.b.StartAgents(e.ctx, kafkatest.AgentsConfig{
-		Policy: d.policy, GatewayConfig: d.gw1.Config, SignalFile: d.signal, Isolated: iso, Lead: s.lead,
+		Policy: d.policy, GatewayConfig: d.gw1.Config, SignalFile: d.signal, Isolated: iso, Lead: s.lead, Env: s.agentEnv,
 	})
 	d.watch = startWatcher(d.b, d.agents)
 	var leader *kafkatest.Agent

@@ -512,20 +512,8 @@ func (e *drillEnv) blindLeader(t *testing.T) {
 			}}
 		},
 	})
-	// The agent started first usually wins the first election, not
-	// always: start the group afresh until it does.
-	for try := 1; ; try++ {
-		_, st, err := d.agents.Leader(e.ctx, 10*time.Second)
-		if err == nil && st.Leader == blind {
-			break
-		}
-		if try == 5 {
-			t.Skipf("the drill needs %s, blind to %s, to lead; %q leads after %d fresh starts (%v)", blind, domain1, st.Leader, try, err)
-		}
-		t.Logf("%q leads, not %s: starting the agents afresh", st.Leader, blind)
-		if err := d.agents.Restart(e.ctx, blind); err != nil {
-			t.Fatal(err)
-		}
+	if l := d.leadBy(blind, 5); l != blind {
+		t.Skipf("the drill needs %s, blind to %s, to lead; %q leads after 5 fresh starts", blind, domain1, l)
 	}
 	// The shared MirrorMaker stops with the unplanned drill: then this
 	// drill runs one of its own for its topic.
@@ -576,6 +564,23 @@ func (e *drillEnv) blindLeader(t *testing.T) {
 	f := d.finish(fault, e.c1)
 	if flipped {
 		d.target(d.res.rtoMs >= 0 && d.res.rtoMs < 10000, "blind-leader/rto", "rto %d ms, target under 10000 (longest produce gap %v)", d.res.rtoMs, f.gap.Round(time.Millisecond))
+	}
+}
+
+// leadBy starts the agents afresh (a new Raft group, id first) until id
+// leads, tries starts in all, and returns who leads then: the agent
+// started first usually wins the first election, not always.
+func (d *drill) leadBy(id string, tries int) string {
+	d.t.Helper()
+	for try := 1; ; try++ {
+		_, st, err := d.agents.Leader(d.env.ctx, 10*time.Second)
+		if (err == nil && st.Leader == id) || try == tries {
+			return st.Leader
+		}
+		d.t.Logf("%q leads, not %s (%v): starting the agents afresh", st.Leader, id, err)
+		if err := d.agents.Restart(d.env.ctx, id); err != nil {
+			d.t.Fatal(err)
+		}
 	}
 }
 

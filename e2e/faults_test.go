@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -35,11 +36,10 @@ import (
 //     that must measure the lag anew;
 //   - pause-outlives-max: a planned switch whose replication is stopped for
 //     longer than a gateway may hold producers (proxy.MaxPause);
+//   - clock-skew: cluster 1 killed while two agents date their reports an
+//     hour fast and an hour slow;
 //   - random: a seeded schedule of kills, SIGSTOPs and partitions of
 //     clusters, agents and gateways.
-//
-// The clock-skewed agent drill needs a way to skew one agent's
-// clock, which the agent does not offer yet; it is not here.
 func TestFaults(t *testing.T) {
 	e := startDrillEnv(t, "faults", 20*time.Minute)
 	defer e.writeReport(t)
@@ -47,6 +47,7 @@ func TestFaults(t *testing.T) {
 	t.Run("retried-failover", e.retriedFailover)
 	t.Run("failback-then-planned", e.failbackThenPlanned)
 	t.Run("pause-outlives-max", e.pauseOutlivesMax)
+	t.Run("clock-skew", e.clockSkew)
 	t.Run("random", e.randomFaults)
 }
 
@@ -559,6 +560,158 @@ func (e *drillEnv) failbackThenPlanned(t *testing.T) {
 	d.consumersCarryOn(fault, 90*time.Second)
 	f := d.finish(fault, old)
 	d.lossTarget(0, "failback-then-planned/lost", f, switchedAt(r), "%d acknowledged records lost in the planned switch after a failback (%v)", d.res.lost, f.missingBy)
+}
+
+// skewedClocks are the clock offsets of the clock-skew drill's agents
+// (TURNOUT_FAULT_CLOCK_OFFSET): a1 is right and is made to lead (three
+// fresh starts at most), so both its followers are off; whichever agent
+// leads, one follower is.
+var skewedClocks = map[string]time.Duration{"a2": time.Hour, "a3": -time.Hour}
+
+// clockSkew: agents a2 and a3 date the reports they hand the leader an hour
+// fast and an hour slow. The leader dates a report by its age on the
+// sender's clock, so under load its status must show every agent's views of
+// both domains fresh and both healthy by quorum; then cluster 1 is killed
+// (SIGKILL) as in the unplanned drill, and the skewed agents' breaches
+// must count: an automatic failover, rto and losses as unplanned, and no
+// report refused for its clock (turnout_agent_reports_refused_total
+// {reason="clock-skew"} stays 0 on every agent). Before the leader dated
+// reports by their age it refused those more than 10 s off, and the
+// route stayed on the dead cluster once a skewed follower's breach was
+// needed for a quorum.
+func (e *drillEnv) clockSkew(t *testing.T) {
+	for _, c := range []*kafkatest.Cluster{e.c1, e.c2} {
+		if !c.Running() {
+			if err := c.StartErr(e.ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	e.ensureForward(t)
+	env := map[string][]string{}
+	for id, off := range skewedClocks {
+		env[id] = []string{"TURNOUT_FAULT_CLOCK_OFFSET=" + off.String()}
+	}
+	d := e.newDrill(t, "clock-skew", "a2 +1h, a3 -1h: views fresh, domains healthy by quorum; failover as unplanned: rto_ms<10000, lost_acked<=lag at fault, failovers=1; no report refused for clock-skew",
+		drillSetup{lead: "a1", agentEnv: env})
+	// With a1 leading, a quorum of breaches needs a skewed follower's.
+	d.leadBy("a1", 3)
+	leader, _ := d.leaderAndFollower()
+	var skewedFollowers []string
+	for _, a := range d.agents.List {
+		if _, ok := skewedClocks[a.ID]; ok && a != leader {
+			skewedFollowers = append(skewedFollowers, a.ID)
+		}
+	}
+	slices.Sort(skewedFollowers)
+	d.note("clocks off by %v; %s leads, skewed followers %v", skewedClocks, leader.ID, skewedFollowers)
+	d.steady("cs-", true)
+
+	// What the leader makes of the skewed reports: every agent's view of
+	// each domain, healthy and dated within the policy's staleness by the
+	// leader's clock (this machine's), and each domain healthy by quorum.
+	staleAfter := 3*probeInterval + 2*time.Second // policy.StaleAfter of the shipped policy
+	var stale string
+	fresh := kafkatest.Poll(20*time.Second, 200*time.Millisecond, func() (bool, error) {
+		st, err := leader.Status(e.ctx)
+		if err != nil {
+			stale = err.Error()
+			return false, nil
+		}
+		now := time.Now()
+		var off []string
+		for _, dom := range []string{domain1, domain2} {
+			ds := st.Domains[dom]
+			if !ds.Healthy {
+				off = append(off, dom+" not healthy by quorum")
+			}
+			for _, a := range d.agents.List {
+				v, ok := ds.ByAgent[a.ID]
+				switch {
+				case !ok:
+					off = append(off, fmt.Sprintf("no view of %s by %s", dom, a.ID))
+				case !v.Healthy || v.At.After(now) || now.Sub(v.At) > staleAfter:
+					off = append(off, fmt.Sprintf("%s's view of %s healthy %v dated %v from now", a.ID, dom, v.Healthy, v.At.Sub(now).Round(time.Millisecond)))
+				}
+			}
+		}
+		stale = strings.Join(off, "; ")
+		return len(off) == 0, nil
+	}) == nil
+	d.target(fresh, "clock-skew/fresh", "the leader %s does not count every agent's views: %s", leader.ID, stale)
+	if fresh {
+		d.note("the leader %s holds every agent's views of both domains, fresh by its clock; both healthy by quorum", leader.ID)
+	}
+
+	fault := time.Now()
+	e.c1.Kill()
+	lag, lagKnown := d.watch.lagAt(fault)
+	d.res.lag = "unknown"
+	if lagKnown {
+		d.res.lag = fmt.Sprint(lag.Records)
+		d.note("lag recorded at the fault: %d records, measured %v before it (%s)", lag.Records, fault.Sub(lag.At).Round(time.Millisecond), lag.Detail)
+	}
+	var r kafkatest.AgentRoute
+	flipped := kafkatest.Poll(60*time.Second, 100*time.Millisecond, func() (bool, error) {
+		var err error
+		r, _, err = d.route()
+		return err == nil && r.ActiveDomain == domain2 && r.Epoch > d.epoch0 && r.State != "switching", nil
+	}) == nil
+	fails := d.watch.maxFailures(domain1)
+	d.note("most consecutive failed probes of %s the agents committed: %v", domain1, fails)
+	d.target(flipped, "clock-skew/failover", "no failover 60 s after cluster 1 died with clocks skewed: the leader decides %s: %s", r.Decision, r.Reason)
+	skewRefused, allRefused := d.refusedReports()
+	d.note("reports the leaders refused: %v, %v of them for clock-skew", allRefused, skewRefused)
+	d.target(skewRefused == 0, "clock-skew/refused", "the leaders refused %v reports for clock-skew", skewRefused)
+	// MirrorMaker lost its source: stopped before cluster 1 returns, so
+	// that what it never copied stays there and counts as lost.
+	e.stopForward(t)
+	if err := e.c1.StartErr(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !flipped {
+		d.res.rtoMs, d.res.failovers = -1, d.failovers()
+		return
+	}
+	d.noteFlip(r)
+	if r.Flip == nil || r.Flip.Outcome != "done" || r.Flip.Manual {
+		t.Errorf("want an automatic flip done; got %+v", r.Flip)
+	}
+	counted := slices.ContainsFunc(skewedFollowers, func(id string) bool { return fails[id] >= failuresToBreach })
+	d.target(counted, "clock-skew/counted", "no skewed follower's breach of %s (%v) reached the leader's state: %v", domain1, skewedFollowers, fails)
+	if err := d.gatewaysOn(e.c2, d.gw1, d.gw2); err != nil {
+		t.Error(err)
+	}
+	if behind := d.load.carriedOn(time.Now(), 3*drillRate, 60*time.Second); len(behind) > 0 {
+		t.Errorf("producers did not carry on on cluster 2: %v", behind)
+	}
+	f := d.finish(fault, e.c1)
+	d.target(d.res.failovers == 1, "clock-skew/once", "the route flipped %d times, want once", d.res.failovers)
+	d.target(d.res.rtoMs >= 0 && d.res.rtoMs < 10000, "clock-skew/rto",
+		"rto %d ms with skewed clocks, target under 10000 as unplanned (longest produce gap %v)", d.res.rtoMs, f.gap.Round(time.Millisecond))
+	if !lagKnown {
+		t.Errorf("the agents had recorded no replication lag when cluster 1 died")
+	}
+	d.lossTarget(lag.Records, "clock-skew/lost", f, switchedAt(r),
+		"%d acknowledged records lost, more than the %s records of lag recorded at the fault (%v)", d.res.lost, d.res.lag, f.missingBy)
+}
+
+// refusedReports sums turnout_agent_reports_refused_total over the running
+// agents (each counts what it refused as leader): those refused for their
+// clock, and all.
+func (d *drill) refusedReports() (skew, all float64) {
+	for _, a := range d.agents.List {
+		if !a.Running() {
+			continue
+		}
+		n, err := a.Metric(d.env.ctx, "turnout_agent_reports_refused_total", "reason", "clock-skew")
+		m, err2 := a.Metric(d.env.ctx, "turnout_agent_reports_refused_total")
+		if err := errors.Join(err, err2); err != nil {
+			d.t.Errorf("agent %s: %v", a.ID, err)
+		}
+		skew, all = skew+n, all+m
+	}
+	return skew, all
 }
 
 // maxPause is the longest a gateway holds a route's Produce requests

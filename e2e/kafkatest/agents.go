@@ -38,6 +38,7 @@ type Agent struct {
 
 	bed  *Bed
 	args []string
+	env  []string // KEY=value added to its environment
 
 	mu     sync.Mutex
 	proc   *Process
@@ -58,6 +59,9 @@ type AgentsConfig struct {
 	// others: it campaigns at a higher term than theirs, so it is elected
 	// (the caller checks).
 	Lead string
+	// Env adds KEY=value pairs to the named agents' environment, kept
+	// across restarts: the fault knobs (TURNOUT_FAULT_CLOCK_OFFSET).
+	Env map[string][]string
 }
 
 // Isolation is what an agent in a network namespace may reach.
@@ -90,6 +94,7 @@ func (b *Bed) StartAgents(ctx context.Context, cfg AgentsConfig) *Agents {
 		a.args = []string{"agent", "--id", a.ID, "--policy", cfg.Policy, "--raft", a.RaftAddr,
 			"--peers", strings.Join(peers, ","), "--data-dir", a.DataDir, "--bootstrap", "--http", a.HTTPAddr,
 			"--gateway-config", cfg.GatewayConfig, "--signal-file", cfg.SignalFile, "--log-format", "json"}
+		a.env = cfg.Env[a.ID]
 		iso, ok := cfg.Isolated[a.ID]
 		if !ok {
 			continue
@@ -279,6 +284,9 @@ func (a *Agent) start() error {
 	} else {
 		cmd = exec.Command(Binary(a.bed.T), a.args...)
 	}
+	if len(a.env) > 0 {
+		cmd.Env = append(os.Environ(), a.env...)
+	}
 	cmd.Dir = a.bed.Dir
 	p, err := a.bed.Start(name, cmd)
 	if err != nil {
@@ -372,6 +380,12 @@ func (a *Agent) Status(ctx context.Context) (AgentStatus, error) {
 		return st, fmt.Errorf("agent %s: GET /status: %w", a.ID, err)
 	}
 	return st, nil
+}
+
+// Metric sums the samples of a metric on the agent's /metrics whose labels
+// include every name="value" in labels (pairs).
+func (a *Agent) Metric(ctx context.Context, name string, labels ...string) (float64, error) {
+	return metricSum(ctx, a.URL()+"/metrics", name, labels...)
 }
 
 // LogLines returns the agent's log lines (of every run) that contain every

@@ -422,18 +422,29 @@ func (g *Gateway) call(ctx context.Context, method, path string, body any) (Stat
 // Metric sums the samples of a metric on the gateway's /metrics whose
 // labels include every name="value" in labels (pairs).
 func (g *Gateway) Metric(ctx context.Context, name string, labels ...string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+g.AdminAddr+"/metrics", nil)
+	return metricSum(ctx, "http://"+g.AdminAddr+"/metrics", name, labels...)
+}
+
+// metricSum scrapes url (a Prometheus text page) and sums the samples of
+// metric name whose labels include every name="value" in labels (pairs).
+func metricSum(ctx context.Context, url, name string, labels ...string) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("GET %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("GET %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, bytes.TrimSpace(body))
 	}
 	var sum float64
 	for line := range strings.Lines(string(body)) {
