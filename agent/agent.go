@@ -66,6 +66,9 @@ type Config struct {
 	// hands the leader by that far off the real one, as a follower with a
 	// wrong clock would: for drills only (TURNOUT_FAULT_CLOCK_OFFSET).
 	FaultClockOffset time.Duration
+	// OnEvent, when set, is told what the agent does (see Event). It must
+	// not block.
+	OnEvent func(Event)
 }
 
 // Agent is a running agent.

@@ -71,13 +71,6 @@ func (l *lagger) measure(ctx context.Context, route, from, to string) (policy.La
 	if err != nil {
 		return lag, fmt.Errorf("start offsets on %s: %w", from, err)
 	}
-	ends, err := srcAdm.ListEndOffsets(ctx, topics...)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return lag, fmt.Errorf("end offsets on %s: %w", from, err)
-	}
 	// replicated gives, per source partition, the source offset up to
 	// which the standby holds the records.
 	var replicated func(topic string, partition int32) (int64, bool)
@@ -104,6 +97,16 @@ func (l *lagger) measure(ctx context.Context, route, from, to string) (policy.La
 		replicated = mm.position
 	default:
 		return lag, fmt.Errorf("replication mode %q has no lag", l.policy.Replication.Mode)
+	}
+	// The source's ends are listed after what the standby holds, so a
+	// record produced and replicated in between cannot put the standby
+	// past them.
+	ends, err := srcAdm.ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return lag, fmt.Errorf("end offsets on %s: %w", from, err)
 	}
 
 	var behind, beyond []string

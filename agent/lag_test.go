@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/turnout/turnout/policy"
 	"github.com/turnout/turnout/proxy/config"
@@ -210,4 +211,32 @@ func TestOffsetsLagWithTheStandbyAhead(t *testing.T) {
 	b.produce("k1", 0, 5)
 	b.produce("k2", 0, 10)
 	wantUnknown(b, b.laggerOf(policy.ModeOffsets), "orders[0] at 10, end 5")
+}
+
+// With an offset-preserving link that copies while the lag is measured, a
+// record produced and copied between the two clusters' listings must not
+// read as the standby being ahead: the standby is listed first.
+func TestOffsetsLagWhileCopying(t *testing.T) {
+	b := newMM2Bed(t)
+	b.produce("k1", 0, 5)
+	b.produce("k2", 0, 5)
+	clients := []*kgo.Client{b.client("k1"), b.client("k2")}
+	copied := false
+	b.clusters["k2"].ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if !copied {
+			copied = true
+			// Produced and copied meanwhile; the cluster serves the
+			// produce while this request waits.
+			b.clusters["k2"].SleepControl(func() {
+				for _, cl := range clients {
+					if err := cl.ProduceSync(b.ctx, &kgo.Record{Topic: mm2Orders, Value: []byte("x")}).FirstErr(); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		return nil, nil, false
+	})
+	l := b.laggerOf(policy.ModeOffsets)
+	wantLag(t, "caught up", b.measure(l, "k1", "k2"), 0)
 }

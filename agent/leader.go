@@ -196,6 +196,7 @@ func (a *Agent) decide(ctx context.Context) {
 		if d.Flip {
 			if err := a.flip(ctx, d, policy.Request{}); err != nil {
 				a.log.Error("automatic failover not started", "route", d.Route, "err", err)
+				a.emit(&FlipNotStarted{Route: d.Route, Err: err})
 			}
 		}
 	}
@@ -220,6 +221,7 @@ func (a *Agent) noteDecision(d policy.Decision) {
 	level := slogLevel(d.Code)
 	a.log.Log(context.Background(), level, "decision", "route", d.Route, "code", string(d.Code), "flip", d.Flip,
 		"from", d.From, "to", d.To, "reason", d.Reason, "breached_by", d.Breached, "healthy_by", d.Healthy)
+	a.emit(&Decided{Decision: d})
 }
 
 // retryFailed takes up again, gatewayRetry after they stopped, the flips
@@ -272,6 +274,8 @@ func (a *Agent) flip(ctx context.Context, d policy.Decision, req policy.Request)
 	a.metrics.step("commit", time.Since(start))
 	a.log.Warn("failover committed", "route", f.Route, "from", f.From, "to", f.To, "epoch", f.Epoch,
 		"manual", f.Manual, "request", f.RequestID, "force", f.Force, "reason", f.Reason)
+	a.emit(&FlipCommitted{Route: f.Route, From: f.From, To: f.To, Epoch: f.Epoch, Manual: f.Manual, Force: f.Force,
+		Request: f.RequestID, Reason: f.Reason})
 	flip := a.node.State().Routes[d.Route].InProgress
 	if flip == nil {
 		return errors.New("the committed flip is no longer in progress")
@@ -333,6 +337,7 @@ func (a *Agent) runFlip(ctx context.Context, f consensus.Flip) (err error) {
 			return err
 		}
 		a.log.Error("failover stopped", "route", f.Route, "epoch", f.Epoch, "to", f.To, "err", err)
+		a.emit(&FlipStopped{Route: f.Route, To: f.To, Epoch: f.Epoch, Err: err})
 		if ferr := a.node.Apply(ctx, consensus.FinishFlip{Route: f.Route, Epoch: f.Epoch, Outcome: consensus.OutcomeFailed,
 			Error: err.Error(), At: time.Now()}); ferr != nil {
 			a.log.Error("could not record the failed failover", "route", f.Route, "err", ferr)
@@ -358,6 +363,8 @@ func (a *Agent) runFlip(ctx context.Context, f consensus.Flip) (err error) {
 			a.metrics.step("config", time.Since(start))
 			a.log.Info("gateway config written", "route", f.Route, "domain", f.To, "epoch", f.Epoch,
 				"file", a.gatewayConfig, "changed", changed, "took", time.Since(start))
+			a.emit(&ConfigWritten{Route: f.Route, Domain: f.To, Epoch: f.Epoch, File: a.gatewayConfig, Changed: changed,
+				Took: time.Since(start)})
 			if err := record(consensus.RecordStep{Step: "config-written", ConfigWritten: true}); err != nil {
 				return err // leadership lost: the next leader resumes
 			}
@@ -388,6 +395,7 @@ func (a *Agent) runFlip(ctx context.Context, f consensus.Flip) (err error) {
 		}
 		a.metrics.step("gateway", time.Since(start))
 		a.log.Info("gateway serving the new cluster", "route", f.Route, "gateway", gw.Name, "cluster_id", target, "took", time.Since(start))
+		a.emit(&GatewayServing{Route: f.Route, Gateway: gw.Name, ClusterID: target, Took: time.Since(start)})
 		f.GatewaysDone = append(f.GatewaysDone, gw.Name)
 		if err := record(consensus.RecordStep{Step: "gateway-restarted", GatewayDone: gw.Name}); err != nil {
 			return err
@@ -398,5 +406,6 @@ func (a *Agent) runFlip(ctx context.Context, f consensus.Flip) (err error) {
 	}
 	a.log.Warn("failover done", "route", f.Route, "from", f.From, "to", f.To, "epoch", f.Epoch,
 		"took", time.Since(f.StartedAt).Round(time.Millisecond))
+	a.emit(&FlipDone{Route: f.Route, From: f.From, To: f.To, Epoch: f.Epoch, Took: time.Since(f.StartedAt).Round(time.Millisecond)})
 	return nil
 }

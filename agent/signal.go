@@ -96,6 +96,7 @@ func (a *Agent) takeSignal(ctx context.Context) {
 		return
 	}
 	a.log.Info("signal file claimed", "file", a.signalFile, "request", strings.TrimSpace(string(data)), "resumed", resumed)
+	a.emit(&SignalClaimed{File: a.signalFile, Request: strings.TrimSpace(string(data)), Resumed: resumed})
 	req, err := policy.ParseSignal(data)
 	if err != nil {
 		a.finishSignal(claimed, data, "", Outcome{Code: CodeBadRequest,
@@ -252,4 +253,5 @@ func (a *Agent) finishSignal(claimed string, request []byte, id string, o Outcom
 		return
 	}
 	a.log.Info("signal file answered", "file", a.signalFile+suffix, "ok", o.OK, "code", o.Code, "message", o.Message)
+	a.emit(&SignalAnswered{File: a.signalFile + suffix, Outcome: o})
 }

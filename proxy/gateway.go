@@ -31,6 +31,7 @@ type Gateway struct {
 	path    string
 	log     *slog.Logger
 	metrics *Metrics
+	observe func(Event) // set by Observe before Start
 
 	mu        sync.Mutex        // serialises Start, Restart and Close
 	listeners map[int]*listener // by port
@@ -568,6 +569,7 @@ func (g *Gateway) connect(l *listener, c net.Conn, node int32, bootstrap bool) (
 		if l.rs.warnUnreachable() {
 			g.log.Warn("cluster unreachable; holding client connections until it answers or the route is switched",
 				"route", r.Name, "domain", r.Domain, "wait", cfg.UpstreamWait(), "err", err)
+			g.emit(&Holding{At: time.Now(), Route: r.Name, Domain: r.Domain, Wait: cfg.UpstreamWait(), Err: err})
 		}
 		select {
 		case <-switched:
