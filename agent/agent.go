@@ -91,7 +91,12 @@ type Agent struct {
 	gatewayClients map[string]*http.Client
 
 	requests chan *manualRequest // manual requests for the leader loop
-	leased   leasedGateways      // gateways that took a route lease from this agent
+	// leased are the gateways that took a route lease from this agent:
+	// only a gateway that has been leased (or requires leases from start)
+	// holds its producers when its lease lapses.
+	leased nameSet
+	// quiescing are the routes this leader is pausing for a planned switch.
+	quiescing nameSet
 	// caughtUp is the Raft term in which this agent, leading, completed a
 	// Barrier: from then its state holds every flip committed before.
 	caughtUp atomic.Uint64

@@ -60,27 +60,31 @@ func (a *Agent) leaseLoop(ctx context.Context) error {
 	return nil
 }
 
-// leasedGateways records the gateways that took a lease from this agent:
-// only a gateway that has been leased (or requires leases from start)
-// holds its producers when its lease lapses.
-type leasedGateways struct {
-	mu   sync.Mutex
-	seen map[string]bool
+// nameSet is a set of names (gateways, routes) that goroutines share.
+type nameSet struct {
+	mu sync.Mutex
+	m  map[string]bool
 }
 
-func (l *leasedGateways) add(gw string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.seen == nil {
-		l.seen = map[string]bool{}
+func (n *nameSet) add(name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.m == nil {
+		n.m = map[string]bool{}
 	}
-	l.seen[gw] = true
+	n.m[name] = true
 }
 
-func (l *leasedGateways) has(gw string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.seen[gw]
+func (n *nameSet) remove(name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.m, name)
+}
+
+func (n *nameSet) has(name string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.m[name]
 }
 
 func (a *Agent) leaseGateway(ctx context.Context, gw policy.Gateway) {
@@ -120,7 +124,10 @@ func (a *Agent) renewLeases(ctx context.Context, gw policy.Gateway) error {
 	for _, r := range a.policy.Routes {
 		rctx, cancel := context.WithTimeout(ctx, leaseRequestTimeout(lease))
 		rs := a.node.State().Routes[r.Name]
-		if rs != nil && a.leadsCaughtUp() {
+		// A route being paused for a planned switch gets no new lease: the
+		// pause, renewed and longer than a lease, then outlasts every lease
+		// at the old epoch however long the flip takes to commit.
+		if rs != nil && a.leadsCaughtUp() && !a.quiescing.has(r.Name) {
 			if err := a.admin(gw).lease(rctx, r.Name, rs.Active, rs.Epoch, lease); err != nil {
 				errs = append(errs, fmt.Errorf("route %s at epoch %d: %w", r.Name, rs.Epoch, err))
 			}

@@ -17,6 +17,9 @@ import (
 // catch up before it is refused.
 const maxManualWait = 10 * time.Minute
 
+// defaultBarrierTimeout bounds confirming the leadership with a Barrier.
+const defaultBarrierTimeout = 10 * time.Second
+
 // defaultGatewayRetry is how long after a flip stopped at a gateway the
 // leader tries that gateway and the rest again. Until they serve the
 // route's new cluster their clients stay on the old one, so the leader
@@ -80,9 +83,12 @@ func (a *Agent) takeOver(ctx context.Context) error {
 	if err := a.node.Barrier(ctx); err != nil {
 		return err
 	}
-	if a.leads(term) {
-		a.caughtUp.Store(term)
+	if !a.leads(term) {
+		// Led again since, in a later term: take over in that one, or the
+		// leases would wait for a Barrier of this term for ever.
+		return fmt.Errorf("the leadership changed while taking over in Raft term %d", term)
 	}
+	a.caughtUp.Store(term)
 	if err := a.node.Apply(ctx, consensus.RegisterAgent{Agent: consensus.Agent{ID: a.cfg.ID, HTTP: a.advertisedHTTP()}}); err != nil {
 		return err
 	}
@@ -134,7 +140,9 @@ func (a *Agent) confirmLeading(ctx context.Context, term uint64) error {
 	if !a.leads(term) {
 		return fmt.Errorf("this agent no longer leads in Raft term %d", term)
 	}
-	bctx, cancel := context.WithTimeout(ctx, a.policy.Probe.Timeout)
+	// A Barrier waits for every entry before it to apply: give a busy log
+	// the time a gateway gets, not a probe's.
+	bctx, cancel := context.WithTimeout(ctx, max(a.policy.Probe.Timeout, defaultBarrierTimeout))
 	defer cancel()
 	if err := a.node.Barrier(bctx); err != nil {
 		return fmt.Errorf("confirming the leadership: %w", err)
@@ -386,8 +394,14 @@ func (a *Agent) runFlip(ctx context.Context, f consensus.Flip) (err error) {
 		// its own start, and its successor may have renewed the old epoch's
 		// leases before it saw this flip: only the leader switches.
 		if err := a.confirmLeading(ctx, term); err != nil {
-			a.log.Warn("failover left to the next leader", "route", f.Route, "epoch", f.Epoch, "gateway", gw.Name, "err", err)
-			return err
+			if !a.leads(term) {
+				a.log.Warn("failover left to the next leader", "route", f.Route, "epoch", f.Epoch, "gateway", gw.Name, "err", err)
+				return err
+			}
+			// Still leading, but the log is slow: stop the flip here, so
+			// that retryFailed takes it up again rather than leaving the
+			// fenced gateways holding their producers for the whole term.
+			return fail(fmt.Errorf("before gateway %s: %w (gateways done: %v)", gw.Name, err, f.GatewaysDone))
 		}
 		start := time.Now()
 		if err := a.restartGateway(ctx, gw, f.Route, f.To, f.Epoch, target, source); err != nil {

@@ -233,20 +233,23 @@ func (a *Agent) tryManual(ctx context.Context, r *manualRequest) (Outcome, bool)
 	// The pause is this leader's in the term it decided in.
 	owner := proxy.PauseOwner{ID: a.cfg.ID, Term: a.node.Term()}
 	if d.Quiesce {
+		a.quiescing.add(d.Route)
+		defer a.quiescing.remove(d.Route)
 		if o, ok := a.quiesce(ctx, d, owner); !ok {
 			return o, false
 		}
 	}
 	if err := a.flip(ctx, d, r.req); err != nil {
-		if d.Quiesce && commitRefused(err) {
-			// Nothing was committed: producers go on where they were.
-			// Otherwise the pause is left to expire (see planned.go).
-			a.resumeProducers(ctx, d.Route, owner)
-		}
 		if q, ok := a.node.State().Requests[r.req.ID]; ok && q.Outcome != "" {
 			return requestOutcome(q, a.cfg.ID), false // the state says how it ended
 		}
 		o.Code, o.Message = a.flipError(ctx, r.req.ID, err)
+		if d.Quiesce && o.Code == CodeFailed {
+			// Nothing was committed and nothing will be: producers go on
+			// where they were. In doubt, the pause is left to expire (see
+			// planned.go).
+			a.resumeProducers(ctx, d.Route, owner)
+		}
 		return o, false
 	}
 	o.OK, o.Code = true, CodeDone

@@ -121,3 +121,38 @@ func TestPlannedPauseRenewed(t *testing.T) {
 		t.Fatalf("a planned failover with replication stuck answered %+v; want not-caught-up", o)
 	}
 }
+
+// TestNoLeaseWhilePaused: while a planned switch holds a route's producers,
+// the leader renews the route's pause but not its lease, so that the pause
+// outlasts every lease at the old epoch however long the flip takes to
+// commit, and once the switch is refused the lease is renewed again.
+func TestNoLeaseWhilePaused(t *testing.T) {
+	h := newHarness(t, policyOpts{plannedPause: 6 * time.Second})
+	produceTo(t, h.clusters[0], 20)
+	h.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leader := h.leader(ctx)
+	waitBothHealthy(t, ctx, h, leader, 20)
+	leaseUntil := func() time.Time {
+		if l := h.gw.Status()[0].Lease; l != nil {
+			return l.Until
+		}
+		return time.Time{}
+	}
+	answered := make(chan agent.Outcome, 1)
+	go func() { answered <- h.failover(ctx, leader, agent.FailoverRequest{}) }()
+	waitFor(t, ctx, "producers paused", func() bool { return h.gw.Status()[0].ProducePausedUntil != nil })
+	// A renewal sent as the pause began may still land.
+	time.Sleep(time.Second)
+	before := leaseUntil()
+	time.Sleep(3 * time.Second)
+	if after := leaseUntil(); !after.Equal(before) || h.gw.Status()[0].ProducePausedUntil == nil {
+		t.Fatalf("during the pause the lease moved from %v to %v (paused: %v); want no renewal", before, after,
+			h.gw.Status()[0].ProducePausedUntil != nil)
+	}
+	if o := <-answered; o.Code != agent.CodeNotCaughtUp {
+		t.Fatalf("a planned failover with replication stuck answered %+v; want not-caught-up", o)
+	}
+	waitFor(t, ctx, "the lease renewed after the refused switch", func() bool { return leaseUntil().After(before) })
+}
