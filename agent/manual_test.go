@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +120,31 @@ func TestSignalFileRequests(t *testing.T) {
 	if r := h.route(leader); r.Epoch != 2 {
 		t.Errorf("after two failovers written the route is at epoch %d, want 2", r.Epoch)
 	}
+}
+
+// TestSignalClaimPinned: a claimed signal file that asks for "the other
+// domain" is rewritten with the target pinned when it was claimed, so that
+// an agent taking its claim up again after a restart asks for the same one.
+func TestSignalClaimPinned(t *testing.T) {
+	h, held := newSlowHarness(t)
+	h.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitBothHealthy(t, ctx, h, h.routeLeader(ctx), 0)
+	if err := os.WriteFile(h.signal, []byte("{action: failover, force: true}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	held(ctx) // the flip is under way, its first restart held: the claim is still there
+	var claim string
+	waitFor(t, ctx, "a claim naming the pinned target", func() bool {
+		matches, _ := filepath.Glob(h.signal + ".processing.*")
+		for _, m := range matches {
+			data, _ := os.ReadFile(m)
+			claim = string(data)
+			if strings.Contains(claim, "to: "+standby) && strings.Contains(claim, "id: signal-") {
+				return true
+			}
+		}
+		return false
+	})
 }

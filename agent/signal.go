@@ -112,6 +112,18 @@ func (a *Agent) takeSignal(ctx context.Context) {
 		return
 	}
 	fr := FailoverRequest{Action: string(req.Action), Route: req.Route, To: req.To, Force: req.Force, ID: id}
+	if fr.To == "" {
+		// Pinned here, and written into the claim, so that the claim taken
+		// up again after a restart asks for the same target, not for the
+		// other domain of whatever the route serves by then.
+		pinned := a.pin(fr.policyRequest())
+		fr.Route, fr.To = pinned.Route, pinned.To
+		if fr.To != "" {
+			if err := a.pinClaim(claimed, fr); err != nil {
+				a.log.Warn("cannot write the pinned target into the signal file's claim", "file", claimed, "err", err)
+			}
+		}
+	}
 	for {
 		o := a.Failover(ctx, fr)
 		switch {
@@ -132,6 +144,22 @@ func (a *Agent) takeSignal(ctx context.Context) {
 		a.finishSignal(claimed, data, id, o)
 		return
 	}
+}
+
+// pinClaim rewrites a claim as the request it now stands for: the action,
+// route and force asked, the id, and the target pinned when it was claimed.
+func (a *Agent) pinClaim(claimed string, fr FailoverRequest) error {
+	data, err := yaml.Marshal(struct {
+		Action string `yaml:"action"`
+		Route  string `yaml:"route"`
+		To     string `yaml:"to"`
+		Force  bool   `yaml:"force"`
+		ID     string `yaml:"id"`
+	}{string(fr.policyRequest().Action), fr.Route, fr.To, fr.Force, fr.ID})
+	if err != nil {
+		return err
+	}
+	return config.WriteFileAtomic(claimed, data)
 }
 
 // claimPrefix is the name of this agent's claims but for the claim's id.
