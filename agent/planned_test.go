@@ -26,11 +26,7 @@ func TestPlannedSwitchPausesProducers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	leader := h.leader(ctx)
-	waitFor(t, ctx, "the leader measured a lag of 20, and a quorum sees both clusters healthy", func() bool {
-		st := h.status(leader)
-		l := st.Lag[route]
-		return l.Known && l.Records == 20 && st.Domain[primary].Healthy && st.Domain[standby].Healthy
-	})
+	waitBothHealthy(t, ctx, h, leader, 20)
 
 	o := h.failover(ctx, leader, agent.FailoverRequest{})
 	if o.OK || o.Code != agent.CodeNotCaughtUp || !strings.Contains(o.Message, "20 records behind") {
@@ -102,11 +98,7 @@ func TestPlannedPauseRenewed(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	leader := h.leader(ctx)
-	waitFor(t, ctx, "the leader measured a lag of 20, and a quorum sees both clusters healthy", func() bool {
-		st := h.status(leader)
-		l := st.Lag[route]
-		return l.Known && l.Records == 20 && st.Domain[primary].Healthy && st.Domain[standby].Healthy
-	})
+	waitBothHealthy(t, ctx, h, leader, 20)
 	answered := make(chan agent.Outcome, 1)
 	go func() { answered <- h.failover(ctx, leader, agent.FailoverRequest{}) }()
 	var first time.Time

@@ -81,63 +81,48 @@ func waitBothHealthy(t *testing.T, ctx context.Context, h *harness, leader strin
 	})
 }
 
-// TestInDoubtFlipKeepsProducersPaused: replication caught up, the leader
-// renews the pause and commits the flip, but loses its quorum on the way,
-// so whether the flip was committed is unknown. It answers in doubt and
-// leaves the producers paused: resumed, they would write to the old
-// cluster what a next leader, finishing the flip, would leave behind.
-func TestInDoubtFlipKeepsProducersPaused(t *testing.T) {
-	door := newAdminDoor(t, "/pause", 2) // the renewal just before the flip
-	h := newHarness(t, policyOpts{gatewayAdmin: door.srv.URL})
-	door.next = h.gwAdmin.Config.Handler
-	h.startAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	leader := h.routeLeader(ctx)
-	waitBothHealthy(t, ctx, h, leader, 0)
+// TestQuorumLostLeavesThePause: a leader that loses its quorum with
+// producers paused for a planned switch never resumes them, as its flip may
+// have been committed, or the next leader may have taken the pause over
+// and be switching: while it commits the flip (the last pause renewal
+// before the flip is where it is cut off) it answers in doubt; while it
+// waits for replication it answers that the request should be sent again.
+// Either way the answer carries the pinned target.
+func TestQuorumLostLeavesThePause(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		pauseN  int // the /pause call at which the leader is cut off
+		records int // what replication has to catch up
+		pause   time.Duration
+		want    agent.Code
+	}{
+		{"while committing", 2, 0, 0, agent.CodeInDoubt},
+		{"while waiting for replication", 1, 20, 4 * time.Second, agent.CodeNotLeader},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			door := newAdminDoor(t, "/pause", tc.pauseN)
+			h := newHarness(t, policyOpts{gatewayAdmin: door.srv.URL, plannedPause: tc.pause})
+			door.next = h.gwAdmin.Config.Handler
+			produceTo(t, h.clusters[0], tc.records)
+			h.startAll()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			leader := h.routeLeader(ctx)
+			waitBothHealthy(t, ctx, h, leader, int64(tc.records))
 
-	answered := make(chan agent.Outcome, 1)
-	go func() { answered <- h.agents[leader].a.Failover(ctx, agent.FailoverRequest{ID: "q1"}) }()
-	door.cutOff(ctx, h, leader)
-	o := <-answered
-	if o.Code != agent.CodeInDoubt || o.To != standby {
-		t.Errorf("the leader that lost its quorum while committing answered %+v; want in-doubt, to %s", o, standby)
-	}
-	if n := door.count("/resume"); n != 0 {
-		t.Errorf("the leader resumed the producers (%d calls) though its flip may have been committed", n)
-	}
-	if st := h.gw.Status(); st[0].ProducePausedUntil == nil {
-		t.Errorf("gw-1 serves %+v; want its producers still paused", st[0])
-	}
-}
-
-// TestDeposedLeaderLeavesThePause: the leader loses its quorum while it
-// waits for replication with producers paused. It stops waiting and does
-// not resume them, as the next leader may have taken the pause over and
-// be switching; it answers that the request should be sent again.
-func TestDeposedLeaderLeavesThePause(t *testing.T) {
-	door := newAdminDoor(t, "/pause", 1)
-	h := newHarness(t, policyOpts{gatewayAdmin: door.srv.URL, plannedPause: 4 * time.Second})
-	door.next = h.gwAdmin.Config.Handler
-	produceTo(t, h.clusters[0], 20)
-	h.startAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	leader := h.routeLeader(ctx)
-	waitBothHealthy(t, ctx, h, leader, 20)
-
-	answered := make(chan agent.Outcome, 1)
-	go func() { answered <- h.agents[leader].a.Failover(ctx, agent.FailoverRequest{ID: "q1"}) }()
-	door.cutOff(ctx, h, leader)
-	o := <-answered
-	if o.Code != agent.CodeNotLeader || o.To != standby {
-		t.Errorf("the deposed leader answered %+v; want not-leader, to %s", o, standby)
-	}
-	if n := door.count("/resume"); n != 0 {
-		t.Errorf("the deposed leader resumed the producers (%d calls)", n)
-	}
-	if st := h.gw.Status(); st[0].ProducePausedUntil == nil {
-		t.Errorf("gw-1 serves %+v; want its producers still paused", st[0])
+			answered := make(chan agent.Outcome, 1)
+			go func() { answered <- h.agents[leader].a.Failover(ctx, agent.FailoverRequest{ID: "q1"}) }()
+			door.cutOff(ctx, h, leader)
+			if o := <-answered; o.Code != tc.want || o.To != standby {
+				t.Errorf("the leader that lost its quorum answered %+v; want %s, to %s", o, tc.want, standby)
+			}
+			if n := door.count("/resume"); n != 0 {
+				t.Errorf("the leader resumed the producers (%d calls)", n)
+			}
+			if st := h.gw.Status(); st[0].ProducePausedUntil == nil {
+				t.Errorf("gw-1 serves %+v; want its producers still paused", st[0])
+			}
+		})
 	}
 }
 
