@@ -246,6 +246,16 @@ func (s *session) startDrain(deadline time.Time, linger func()) {
 	}
 }
 
+// cut ends the session at once, answered or not. Once it returns, nothing
+// more reaches the client: a write to a closed connection fails, and Close
+// waits for a write under way. A held Produce is dropped (draining), for the
+// client to send again on its next connection.
+func (s *session) cut() {
+	s.once.Do(func() { close(s.draining) })
+	s.client.Close()
+	s.upstream.Close()
+}
+
 func (s *session) ended() bool {
 	select {
 	case <-s.done:
