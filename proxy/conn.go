@@ -261,7 +261,13 @@ func (s *session) startDrain(deadline time.Time, linger func()) {
 // client to send again on its next connection.
 func (s *session) cut() {
 	s.once.Do(func() { close(s.draining) })
-	s.client.Close()
+	// A TLS connection's own Close first sends a close_notify, which may
+	// wait seconds on a client that does not read: close what it runs on.
+	client := s.client
+	if tc, ok := client.(*tls.Conn); ok {
+		client = tc.NetConn()
+	}
+	client.Close()
 	s.upstream.Close()
 }
 
