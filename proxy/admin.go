@@ -74,7 +74,8 @@ type StatusResponse struct {
 //	               (once granted, they are held whenever no lease is live)
 //	POST /fence    the agents committed an epoch: hold the route's Produce
 //	               requests until the route is switched to it; answered
-//	               once those forwarded before are answered
+//	               at once, the connections with a Produce forwarded
+//	               before and not yet answered closed first
 func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/turnout/turnout/proxy/wire"
 )
 
@@ -33,18 +35,22 @@ const readBufferSize = 8 << 10
 const writeBufferSize = 4 << 10
 
 // authMaxFrame bounds a client's frames while it authenticates: on a route
-// that swaps credentials, until the gateway has authenticated it, and on
-// one that passes SASL through, from its SaslHandshake until the cluster
-// accepts a SaslAuthenticate. Kafka caps frames read during SASL likewise
+// that swaps credentials, until the gateway has authenticated it; on one
+// that passes SASL through to a cluster Turnout itself logs in to with SASL
+// (so the cluster requires it), until the cluster accepted the client's
+// exchange or answered it a request past the set-up, whether or not it
+// began one; on other passthrough routes, from its SaslHandshake until
+// then. Kafka caps frames read during SASL likewise
 // (sasl.server.max.receive.size, 512 KiB); 1 MiB leaves room for large
 // tokens. Nothing else is capped below the configured limit: a PLAINTEXT
-// cluster has no authentication to wait for, and a producer's first
-// request may well be a Produce larger than 1 MiB (max.request.size,
-// franz-go's dedicated produce connections, a producer reconnecting after
-// a drain). What keeps a client that has not been answered yet from making
-// the gateway allocate a large declared size it never sends is that its
-// frames are read growing as the bytes arrive (wire.ReadFrameGrowing),
-// until the cluster has answered it.
+// cluster has no authentication to wait for (and without Turnout's own
+// identity on it the gateway cannot tell it from one that has), and a
+// producer's first request may well be a Produce larger than 1 MiB
+// (max.request.size, franz-go's dedicated produce connections, a producer
+// reconnecting after a drain). What keeps a client that has not been
+// answered yet from making the gateway allocate a large declared size it
+// never sends is that its frames are read growing as the bytes arrive
+// (wire.ReadFrameGrowing), until the cluster has answered it.
 const authMaxFrame = 1 << 20
 
 // inflight is a forwarded request awaiting its response.
@@ -102,9 +108,12 @@ type session struct {
 	// its frames are read in buffers of the size they declare.
 	trusted atomic.Bool
 	// saslPassing: a client on a route that passes SASL through sent a
-	// SaslHandshake, and the cluster has not accepted a SaslAuthenticate
-	// of it since.
+	// SaslHandshake, and the cluster has not yet accepted the
+	// SaslAuthenticate rounds that complete its mechanism (saslLeft, set
+	// before saslPassing); saslDone: it has since.
 	saslPassing atomic.Bool
+	saslLeft    atomic.Int32
+	saslDone    atomic.Bool
 	wmu         sync.Mutex    // client writes: the response loop's, and the gateway's own answers
 	inFlight    atomic.Int32  // requests forwarded and not yet answered
 	enqueued    uint64        // entries ever queued; the request loop's alone
@@ -246,6 +255,22 @@ func (s *session) startDrain(deadline time.Time, linger func()) {
 	}
 }
 
+// cut ends the session at once, answered or not. Once it returns, nothing
+// more reaches the client: a write to a closed connection fails, and Close
+// waits for a write under way. A held Produce is dropped (draining), for the
+// client to send again on its next connection.
+func (s *session) cut() {
+	s.once.Do(func() { close(s.draining) })
+	// A TLS connection's own Close first sends a close_notify, which may
+	// wait seconds on a client that does not read: close what it runs on.
+	client := s.client
+	if tc, ok := client.(*tls.Conn); ok {
+		client = tc.NetConn()
+	}
+	client.Close()
+	s.upstream.Close()
+}
+
 func (s *session) ended() bool {
 	select {
 	case <-s.done:
@@ -317,7 +342,12 @@ func (s *session) requests() {
 // readUntrusted reads a frame of a client the cluster has not answered yet:
 // growing, and capped at authMaxFrame while it authenticates.
 func (s *session) readUntrusted(in *bufio.Reader) (*[]byte, error) {
-	authenticating := s.saslPassing.Load() || s.swap != nil && (s.swap.user == "" || s.swap.exchange != nil)
+	var authenticating bool
+	if s.swap != nil {
+		authenticating = s.swap.user == "" || s.swap.exchange != nil
+	} else {
+		authenticating = passthroughCapped(s.route.upstream.SASL != nil, s.saslPassing.Load(), s.saslDone.Load())
+	}
 	if !authenticating || s.maxFrame <= authMaxFrame {
 		return wire.ReadFrameGrowing(in, s.maxFrame)
 	}
@@ -381,6 +411,13 @@ func (s *session) request(frame []byte) (bool, error) {
 		return s.refuseRawSASL(h)
 	}
 	if h.Key == saslHandshakeKey && s.swap == nil {
+		// A handshake the gateway cannot read counts as a mechanism it
+		// does not know: the cluster refuses it anyway.
+		hs := kmsg.NewPtrSASLHandshakeRequest()
+		if readRequest(h, frame, hs) != nil {
+			hs.Mechanism = ""
+		}
+		s.saslLeft.Store(int32(saslRounds(hs.Mechanism)))
 		s.saslPassing.Store(true)
 	}
 	if s.swap != nil {
@@ -598,7 +635,9 @@ func (s *session) responses() {
 			if !setupKey(p.key) && !s.trusted.Load() {
 				s.trusted.Store(true)
 			}
-			if p.key == saslAuthenticateKey && s.saslPassing.Load() && saslAccepted(*bp, p.version) {
+			if p.key == saslAuthenticateKey && s.saslPassing.Load() && saslAccepted(*bp, p.version) &&
+				s.saslLeft.Load() > 0 && s.saslLeft.Add(-1) == 0 {
+				s.saslDone.Store(true)
 				s.saslPassing.Store(false)
 			}
 		default:
@@ -702,12 +741,39 @@ func (s *session) readFailed(side string, err error) {
 }
 
 // saslAccepted says whether a SaslAuthenticate response from the cluster
-// carries no error. A mechanism of several rounds (SCRAM) is accepted so
-// at its first: the frames it may send before its last are then read
-// growing, only not capped.
+// carries no error.
 func saslAccepted(frame []byte, version int16) bool {
 	off, err := wire.ResponseBodyOffset(frame, saslAuthenticateKey, version)
 	return err == nil && len(frame) >= off+2 && binary.BigEndian.Uint16(frame[off:]) == 0
+}
+
+// saslRounds is how many SaslAuthenticate rounds the cluster accepts in a
+// successful exchange of mechanism: SCRAM's first answer carries no error
+// yet proves nothing, its second is the server's proof. 0 when the gateway
+// cannot tell (GSSAPI's rounds vary, and a mechanism it does not know): the
+// exchange is then never counted as done, and the client is trusted only
+// once the cluster answers a request past the set-up.
+func saslRounds(mechanism string) int {
+	switch mechanism {
+	case "PLAIN", "OAUTHBEARER":
+		return 1
+	case "SCRAM-SHA-256", "SCRAM-SHA-512":
+		return 2
+	}
+	return 0
+}
+
+// passthroughCapped says whether the frames of a client on a passthrough
+// route that the cluster has not answered yet are capped at authMaxFrame.
+// Where the cluster requires SASL (Turnout has its own identity on it) the
+// client is capped until its exchange is done, whether or not it began
+// one; elsewhere the gateway cannot tell a client that skips SASL from one
+// of a cluster without it, and caps only during an exchange.
+func passthroughCapped(clusterSASL, passing, done bool) bool {
+	if clusterSASL {
+		return !done
+	}
+	return passing
 }
 
 // setupKey says whether a request belongs to a connection's set-up, which

@@ -1,14 +1,17 @@
 package proxy_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // largeProduce is a Produce of about 1.4 MiB: two batches of 700 KiB, each
@@ -70,13 +73,57 @@ func TestFirstProduceOverOneMiB(t *testing.T) {
 		t.Fatalf("PLAIN login answered error %d", code)
 	}
 	c.produceAnswered(largeProduce()) // after SASL, through a passthrough route
+
+	// Where Turnout logs in to the cluster itself, the gateway caps the
+	// frames until the exchange is done, and knows when it is.
+	ib := saslClusterBed(t)
+	c = ib.rawConn()
+	if code := c.plainLogin("p", "p-pw"); code != 0 {
+		t.Fatalf("PLAIN login answered error %d", code)
+	}
+	c.produceAnswered(largeProduce()) // after PLAIN's one round
+	c = ib.rawConn()
+	c.scramRounds(1)
+	c.produceAnswered(largeProduce()) // after SCRAM's two rounds
+}
+
+// saslClusterBed is a bed whose cluster 1 requires SASL, with Turnout's own
+// identity on it configured (for the route's metadata client).
+func saslClusterBed(t *testing.T) *bed {
+	return newBedWith(t, bedSetup{
+		clusterOpts: [2][]kfake.Opt{{kfake.EnableSASL(), kfake.Superuser("PLAIN", "p", "p-pw"),
+			kfake.Superuser("SCRAM-SHA-256", "s", "s-pw"), kfake.Superuser("SCRAM-SHA-512", "turnout", "turnout-pw")}},
+		bootstrap: "            sasl: {mechanism: SCRAM-SHA-512, username: turnout, password: {value: turnout-pw}}\n",
+	})
+}
+
+// scramRounds logs in with SCRAM-SHA-256 as s up to and including round
+// last (0, the first: the server's first message; 1: its proof), and fails
+// the test unless the cluster accepts each.
+func (r *rawConn) scramRounds(last int) {
+	r.t.Helper()
+	sess, msg, err := scram.Auth{User: "s", Pass: "s-pw"}.AsSha256Mechanism().Authenticate(context.Background(), "")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.saslHandshake("SCRAM-SHA-256")
+	for round := 0; round <= last; round++ {
+		resp := r.saslAuthenticate(msg)
+		if resp.ErrorCode != 0 {
+			r.t.Fatalf("SCRAM round %d answered %v", round, kerr.ErrorForCode(resp.ErrorCode))
+		}
+		if _, msg, err = sess.Challenge(resp.SASLAuthBytes); err != nil {
+			r.t.Fatalf("SCRAM round %d: %v", round, err)
+		}
+	}
 }
 
 // TestFramesWhileAuthenticatingAreSmall: while a client authenticates (on
-// a passthrough route between its SaslHandshake and an accepted
-// SaslAuthenticate, on a route that swaps credentials until the gateway
-// authenticated it) a frame over 1 MiB closes its connection, as Kafka caps
-// frames read during SASL.
+// a passthrough route from its SaslHandshake until the cluster accepted
+// the exchange, or from its first frame where Turnout's own identity says
+// the cluster requires SASL; on a route that swaps credentials until the
+// gateway authenticated it) a frame over 1 MiB closes its connection, as
+// Kafka caps frames read during SASL.
 func TestFramesWhileAuthenticatingAreSmall(t *testing.T) {
 	closes := func(b *bed, c *rawConn, what string) {
 		t.Helper()
@@ -97,4 +144,12 @@ func TestFramesWhileAuthenticatingAreSmall(t *testing.T) {
 
 	sw, _ := newSwapBed(t, "              mechanism: PLAIN\n", 0)
 	closes(sw, sw.rawConn(), "swap, before authentication")
+
+	// Where the cluster is known to require SASL, a client that skips it,
+	// or has not finished it, is capped all the same.
+	ib := saslClusterBed(t)
+	closes(ib, ib.rawConn(), "passthrough to a SASL cluster, no SaslHandshake")
+	c = ib.rawConn()
+	c.scramRounds(0)
+	closes(ib, c, "passthrough to a SASL cluster, after SCRAM's first round")
 }

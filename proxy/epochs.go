@@ -8,6 +8,8 @@ import (
 	"os"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/turnout/turnout/proxy/config"
 )
 
@@ -35,6 +37,12 @@ type epochs struct {
 
 	mu     sync.Mutex // restarts record, admin calls mark; one writer at a time
 	routes map[string]servedRoute
+	// unwritten: routes holds changes the file lacks, since a write
+	// failed. The next call writes again, changed or not: a lease renewal
+	// finds the route already leased in routes, and without this a
+	// restarted process would never learn it was leased.
+	unwritten   bool
+	writeErrors prometheus.Counter
 }
 
 // epochsPath is the state file of the configuration file at path.
@@ -42,8 +50,8 @@ func epochsPath(path string) string { return path + ".epochs" }
 
 // loadEpochs reads the state file of the configuration file at path; a
 // missing one is a gateway that has not served yet.
-func loadEpochs(path string) (*epochs, error) {
-	e := &epochs{path: epochsPath(path), routes: map[string]servedRoute{}}
+func loadEpochs(path string, writeErrors prometheus.Counter) (*epochs, error) {
+	e := &epochs{path: epochsPath(path), routes: map[string]servedRoute{}, writeErrors: writeErrors}
 	data, err := os.ReadFile(e.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return e, nil
@@ -132,16 +140,21 @@ func (e *epochs) committed(name string, epoch int32) error {
 }
 
 // change applies a change to the routes and writes the state file if it
-// says it changed them.
+// says it changed them, or if an earlier write failed.
 func (e *epochs) change(apply func() bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !apply() {
+	if !apply() && !e.unwritten {
 		return nil
 	}
 	data, err := json.MarshalIndent(e.routes, "", "  ")
-	if err != nil {
-		return err
+	if err == nil {
+		err = config.WriteFileAtomic(e.path, append(data, '\n'))
 	}
-	return config.WriteFileAtomic(e.path, append(data, '\n'))
+	e.unwritten = err != nil
+	if err != nil {
+		e.writeErrors.Inc()
+		return fmt.Errorf("writing the gateway's fencing state (retried at the next lease, fence or restart): %w", err)
+	}
+	return nil
 }

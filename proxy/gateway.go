@@ -119,7 +119,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return err
 	}
 	g.warn(cfg)
-	e, err := loadEpochs(g.path)
+	e, err := loadEpochs(g.path, g.metrics.epochsWriteErrors)
 	if err != nil {
 		return err
 	}

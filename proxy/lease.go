@@ -259,11 +259,12 @@ func (g *Gateway) GrantLease(ctx context.Context, name, domain string, epoch int
 
 // FenceRoute records that the agents committed epoch for the route: if the
 // route serves an older one, its Produce requests are held from now until
-// it is switched. It returns once no Produce will be forwarded and those
-// forwarded before have been answered, so that no write is acknowledged
-// from the old cluster after it returned; if they are not answered within
-// the drain timeout (or ctx ends), it says so, and the agents count the
-// gateway as not fenced: its producers stay held all the same.
+// it is switched. It returns at once: the connections with a Produce that
+// passed the hold and is not yet answered are closed first, so no write is
+// acknowledged from the old cluster after it returned. Waiting for their
+// answers instead would wait on a cluster that, in a forced failover, is
+// usually hung. A response that can no longer reach the client is no
+// acknowledgement: the clients send those records again, to the new cluster.
 func (g *Gateway) FenceRoute(ctx context.Context, name string, epoch int32) error {
 	rs, r, err := g.servedRoute(name)
 	if err != nil {
@@ -275,8 +276,9 @@ func (g *Gateway) FenceRoute(ctx context.Context, name string, epoch int32) erro
 		// drained the connections to the old cluster.
 		return nil
 	}
-	if err := rs.settle(ctx, r, time.Now().Add(g.cfg.Load().DrainTimeout())); err != nil {
-		return fmt.Errorf("route %s fenced, but Produce requests sent before are not answered yet: %w", name, err)
+	if n := rs.cutProducing(r); n > 0 {
+		g.log.Warn("route fenced: closed the connections with a Produce the old cluster had not answered; their clients send it again",
+			"route", name, "connections", n, "committed_epoch", epoch)
 	}
 	return nil
 }

@@ -30,6 +30,9 @@ type Metrics struct {
 	leaseLapses     *prometheus.CounterVec
 	oldOffsets      *prometheus.CounterVec
 	clusterLogins   *prometheus.CounterVec
+	// epochsWriteErrors counts failed writes of NAME.epochs: while it
+	// fails, a restarted process would not know what this one was told.
+	epochsWriteErrors prometheus.Counter
 
 	mu     sync.Mutex
 	routes map[string]*routeMetrics
@@ -96,7 +99,11 @@ func NewMetrics() *Metrics {
 		Name: "turnout_gateway_cluster_logins_total",
 		Help: "The gateway's own SASL logins to the cluster for swap clients, by route, kind (first, or again before the session lifetime ends) and outcome.",
 	}, []string{"route", "kind", "outcome"})
-	for _, c := range []prometheus.Collector{m.connections, m.connectionsOpen, m.requests, m.latency, m.bytesIn,
+	m.epochsWriteErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "turnout_gateway_epochs_write_errors_total",
+		Help: "Failed writes of the gateway's fencing state file (NAME.epochs); each is retried at the next lease, fence or restart.",
+	})
+	for _, c := range []prometheus.Collector{m.epochsWriteErrors, m.connections, m.connectionsOpen, m.requests, m.latency, m.bytesIn,
 		m.bytesOut, m.dialErrors, m.frameErrors, m.unmapped, m.unknownTopicIDs, m.restarts, m.configEpoch,
 		m.pauses, m.produceHeld, m.leaseLapses, m.oldOffsets, m.clusterLogins} {
 		f(c)

@@ -172,17 +172,10 @@ func (g *Gateway) PauseProduce(ctx context.Context, name string, epoch int32, tt
 
 // settle waits until every connection to r, or to a Route it replaced, has
 // had no Produce request past the hold and nothing owed at some moment:
-// Produce requests are held from the pause (or fence) on, so by then those
-// that passed the hold before it have all been answered.
+// Produce requests are held from the pause on, so by then those that passed
+// the hold before it have all been answered.
 func (rs *routeServer) settle(ctx context.Context, r *Route, deadline time.Time) error {
-	rs.mu.Lock()
-	var waiting []*session
-	for s := range rs.sessions {
-		if s.route == r || s.route.Epoch < r.Epoch {
-			waiting = append(waiting, s)
-		}
-	}
-	rs.mu.Unlock()
+	waiting := rs.sessionsOf(r)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -201,6 +194,34 @@ func (rs *routeServer) settle(ctx context.Context, r *Route, deadline time.Time)
 		case <-tick.C:
 		}
 	}
+}
+
+// cutProducing closes the connections to r, or to a Route it replaced,
+// that have a Produce past the hold and not yet answered, and returns how
+// many. The hold is raised before: a Produce counted after the look at its
+// connection sees it (producing is counted before the check, waitProduce).
+func (rs *routeServer) cutProducing(r *Route) int {
+	n := 0
+	for _, s := range rs.sessionsOf(r) {
+		if s.producing.Load() != 0 {
+			s.cut()
+			n++
+		}
+	}
+	return n
+}
+
+// sessionsOf lists the connections to r, or to a Route it replaced.
+func (rs *routeServer) sessionsOf(r *Route) []*session {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	var of []*session
+	for s := range rs.sessions {
+		if s.route == r || s.route.Epoch < r.Epoch {
+			of = append(of, s)
+		}
+	}
+	return of
 }
 
 // ResumeProduce ends the pause owner holds at the route's epoch; the held

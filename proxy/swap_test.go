@@ -159,14 +159,20 @@ func (r *rawConn) read(resp kmsg.Response) {
 func (r *rawConn) plainLogin(user, pass string) int16 {
 	r.t.Helper()
 	r.saslHandshake("PLAIN")
+	return r.saslAuthenticate([]byte("\x00" + user + "\x00" + pass)).ErrorCode
+}
+
+// saslAuthenticate sends one SaslAuthenticate round and returns its answer.
+func (r *rawConn) saslAuthenticate(auth []byte) *kmsg.SASLAuthenticateResponse {
+	r.t.Helper()
 	au := kmsg.NewPtrSASLAuthenticateRequest()
 	au.Version = 1
-	au.SASLAuthBytes = []byte("\x00" + user + "\x00" + pass)
+	au.SASLAuthBytes = auth
 	r.write(r.frame(au))
 	auResp := kmsg.NewPtrSASLAuthenticateResponse()
 	auResp.Version = 1
 	r.read(auResp)
-	return auResp.ErrorCode
+	return auResp
 }
 
 // saslHandshake starts a SASL exchange with mechanism, and fails the test
