@@ -126,7 +126,7 @@ func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 	mux.HandleFunc("POST /fence", func(w http.ResponseWriter, r *http.Request) {
 		var req LeaseRequest
 		if decodeBody(w, r, g, &req) {
-			reply(w, g, g.FenceRoute(r.Context(), req.Route, req.Epoch))
+			reply(w, g, g.FenceRoute(req.Route, req.Epoch))
 		}
 	})
 	if metrics {

@@ -265,7 +265,7 @@ func (g *Gateway) GrantLease(ctx context.Context, name, domain string, epoch int
 // answers instead would wait on a cluster that, in a forced failover, is
 // usually hung. A response that can no longer reach the client is no
 // acknowledgement: the clients send those records again, to the new cluster.
-func (g *Gateway) FenceRoute(ctx context.Context, name string, epoch int32) error {
+func (g *Gateway) FenceRoute(name string, epoch int32) error {
 	rs, r, err := g.servedRoute(name)
 	if err != nil {
 		return err
