@@ -152,8 +152,8 @@ type tally struct {
 	Distinct                int64 // distinct records read
 	Lost                    int64 // acknowledged, never read
 	// LostBefore are the lost records acknowledged before the time the
-	// tally was asked for (the kill): those the cluster took and had not
-	// yet replicated when it died.
+	// tally was asked for (when the failover was decided): those cluster 1
+	// took and had not yet replicated when it died.
 	LostBefore  int64
 	Reread      int64 // read more than once, always at the same offset
 	StoredTwice int64 // read at two offsets: written twice
