@@ -11,7 +11,7 @@ import (
 
 	"github.com/turnout/turnout/consensus"
 	"github.com/turnout/turnout/policy"
-	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/adminapi"
 )
 
 // Fencing (policy fencing.lease): the leader leases every route to every
@@ -221,13 +221,13 @@ func (a *Agent) fence(ctx context.Context, f consensus.Flip, since time.Time) er
 
 // lease grants a Turnout gateway the route's lease at epoch for ttl.
 func (c adminClient) lease(ctx context.Context, route, domain string, epoch int32, ttl time.Duration) error {
-	var st proxy.StatusResponse
-	return c.call(ctx, http.MethodPost, "/lease", proxy.LeaseRequest{Route: route, Domain: domain, Epoch: epoch, TTL: ttl.String()}, &st)
+	var st adminapi.StatusResponse
+	return c.call(ctx, http.MethodPost, "/lease", adminapi.LeaseRequest{Route: route, Domain: domain, Epoch: epoch, TTL: ttl.String()}, &st)
 }
 
 // fence tells a Turnout gateway the agents committed epoch for the route; it
 // answers once the route forwards no Produce unless it serves that epoch.
 func (c adminClient) fence(ctx context.Context, route string, epoch int32) error {
-	var st proxy.StatusResponse
-	return c.call(ctx, http.MethodPost, "/fence", proxy.LeaseRequest{Route: route, Epoch: epoch}, &st)
+	var st adminapi.StatusResponse
+	return c.call(ctx, http.MethodPost, "/fence", adminapi.LeaseRequest{Route: route, Epoch: epoch}, &st)
 }

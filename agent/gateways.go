@@ -17,7 +17,8 @@ import (
 
 	"github.com/turnout/turnout/internal/ctlsec"
 	"github.com/turnout/turnout/policy"
-	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/adminapi"
+	"github.com/turnout/turnout/proxy/clientopts"
 	"github.com/turnout/turnout/proxy/config"
 	"github.com/turnout/turnout/proxy/tlsconf"
 )
@@ -69,8 +70,8 @@ func (a *Agent) restartGateway(ctx context.Context, gw policy.Gateway, route, do
 // writes them into its own config file (so gateways need not share the
 // agents' file) and restarts; then its status must show the new cluster.
 func (c adminClient) restart(ctx context.Context, route, domain string, epoch int32, clusterID string) error {
-	var st proxy.StatusResponse
-	body := proxy.RestartRequest{Routes: []proxy.RouteSwitch{{Name: route, Domain: domain, Epoch: epoch}}}
+	var st adminapi.StatusResponse
+	body := adminapi.RestartRequest{Routes: []adminapi.RouteSwitch{{Name: route, Domain: domain, Epoch: epoch}}}
 	if err := c.call(ctx, http.MethodPost, "/restart", body, &st); err != nil {
 		return err
 	}
@@ -93,14 +94,14 @@ func (c adminClient) restart(ctx context.Context, route, domain string, epoch in
 				c.gw.Admin, route, clusterID, epoch, describeRoutes(st, route), ctx.Err())
 		case <-tick.C:
 		}
-		st = proxy.StatusResponse{}
+		st = adminapi.StatusResponse{}
 		if err := c.call(ctx, http.MethodGet, "/status", nil, &st); err != nil && ctx.Err() == nil {
 			continue // a restarting gateway may not answer for a moment
 		}
 	}
 }
 
-func describeRoutes(st proxy.StatusResponse, route string) string {
+func describeRoutes(st adminapi.StatusResponse, route string) string {
 	for _, r := range st.Routes {
 		if r.Name == route {
 			return fmt.Sprintf("domain %s, cluster %q, epoch %d", r.Domain, r.ClusterID, r.ConfigEpoch)
@@ -112,7 +113,7 @@ func describeRoutes(st proxy.StatusResponse, route string) string {
 	return "route not served"
 }
 
-func (c adminClient) call(ctx context.Context, method, path string, body any, into *proxy.StatusResponse) error {
+func (c adminClient) call(ctx context.Context, method, path string, body any, into *adminapi.StatusResponse) error {
 	url := strings.TrimRight(c.gw.Admin, "/") + path
 	var rd io.Reader
 	if body != nil {
@@ -166,7 +167,7 @@ func confirmThroughRoute(ctx context.Context, gwConfig, route, fromClusterID str
 		}
 		r = cfg.Route(route)
 	}
-	opts, err := proxy.RouteOpts(cfg, r)
+	opts, err := clientopts.Route(cfg, r)
 	if err != nil {
 		return err
 	}

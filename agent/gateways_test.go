@@ -11,7 +11,7 @@ import (
 
 	"github.com/turnout/turnout/internal/ctlsec"
 	"github.com/turnout/turnout/policy"
-	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/adminapi"
 )
 
 // A gateway that refuses the agent's token (or its lack) is reported with
@@ -33,7 +33,7 @@ func TestGatewayTokenRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := adminClient{pol.Gateways[0], clients["gw-1"]}
-		err = c.call(context.Background(), http.MethodPost, "/restart", proxy.RestartRequest{}, &proxy.StatusResponse{})
+		err = c.call(context.Background(), http.MethodPost, "/restart", adminapi.RestartRequest{}, &adminapi.StatusResponse{})
 		if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "set tokenFile of gateway gw-1 in the policy") {
 			t.Errorf("token file %q: %v", tokenFile, err)
 		}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/turnout/turnout/consensus"
 	"github.com/turnout/turnout/policy"
-	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/adminapi"
 )
 
 // FailoverRequest is the body of POST /failover, and what the signal file
@@ -231,7 +231,7 @@ func (a *Agent) tryManual(ctx context.Context, r *manualRequest) (Outcome, bool)
 		return o, d.Code == policy.CodeLagTooHigh || d.Code == policy.CodeLagUnknown || d.Code == policy.CodeInProgress
 	}
 	// The pause is this leader's in the term it decided in.
-	owner := proxy.PauseOwner{ID: a.cfg.ID, Term: a.node.Term()}
+	owner := adminapi.PauseOwner{ID: a.cfg.ID, Term: a.node.Term()}
 	if d.Quiesce {
 		a.quiescing.add(d.Route)
 		defer a.quiescing.remove(d.Route)

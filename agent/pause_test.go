@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/turnout/turnout/policy"
-	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/adminapi"
 )
 
 // TestPauseTTL: an unrenewed pause outlasts any lease a gateway may hold,
@@ -17,9 +17,9 @@ func TestPauseTTL(t *testing.T) {
 		if lease > 0 {
 			lapse = leaseLapse(lease)
 		}
-		if ttl < lapse+pauseCommitTime || ttl > proxy.MaxPause {
+		if ttl < lapse+pauseCommitTime || ttl > adminapi.MaxPause {
 			t.Errorf("lease %v: pause ttl %v; want at least %v past the lease's lapse (%v), at most %v",
-				lease, ttl, pauseCommitTime, lapse, proxy.MaxPause)
+				lease, ttl, pauseCommitTime, lapse, adminapi.MaxPause)
 		}
 	}
 }

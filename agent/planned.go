@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/turnout/turnout/policy"
-	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/adminapi"
 )
 
 // A planned switch leaves a cluster that still takes writes, so it can lose
@@ -52,7 +52,7 @@ func pauseTTL(lease time.Duration) time.Duration {
 // are resumed, if this agent still leads in the owner's term, and the
 // outcome says why; a leader deposed meanwhile leaves the pause to its
 // successor, or to expire.
-func (a *Agent) quiesce(ctx context.Context, d policy.Decision, owner proxy.PauseOwner) (Outcome, bool) {
+func (a *Agent) quiesce(ctx context.Context, d policy.Decision, owner adminapi.PauseOwner) (Outcome, bool) {
 	rs := a.node.State().Routes[d.Route]
 	if rs == nil {
 		return Outcome{Code: CodeFailed, Message: fmt.Sprintf("route %s has no state", d.Route)}, false
@@ -137,7 +137,7 @@ func (a *Agent) quiesce(ctx context.Context, d policy.Decision, owner proxy.Paus
 // pauseProducers pauses, or renews the pause of, the route's producers at
 // every gateway with an admin URL, for ttl. It fails naming the gateways
 // that did not pause: their clients may still be writing.
-func (a *Agent) pauseProducers(ctx context.Context, route string, epoch int32, ttl time.Duration, owner proxy.PauseOwner) error {
+func (a *Agent) pauseProducers(ctx context.Context, route string, epoch int32, ttl time.Duration, owner adminapi.PauseOwner) error {
 	var failed []string
 	var errs []error
 	for _, gw := range a.policy.Gateways {
@@ -161,7 +161,7 @@ func (a *Agent) pauseProducers(ctx context.Context, route string, epoch int32, t
 // gateway that misses it resumes when its pause expires. Call it only when
 // no flip was committed and none will be: it names the route's epoch as
 // committed now, and producers released go on to the cluster being left.
-func (a *Agent) resumeProducers(ctx context.Context, route string, owner proxy.PauseOwner) {
+func (a *Agent) resumeProducers(ctx context.Context, route string, owner adminapi.PauseOwner) {
 	rs := a.node.State().Routes[route]
 	if rs == nil {
 		return
@@ -180,18 +180,18 @@ func (a *Agent) resumeProducers(ctx context.Context, route string, owner proxy.P
 
 // pause asks a Turnout gateway to hold the route's Produce requests; it
 // answers once those already sent are answered.
-func (c adminClient) pause(ctx context.Context, route string, epoch int32, ttl time.Duration, owner proxy.PauseOwner) error {
+func (c adminClient) pause(ctx context.Context, route string, epoch int32, ttl time.Duration, owner adminapi.PauseOwner) error {
 	ctx, cancel := context.WithTimeout(ctx, c.gw.Timeout)
 	defer cancel()
-	var st proxy.StatusResponse
-	return c.call(ctx, http.MethodPost, "/pause", proxy.PauseRequest{Route: route, Epoch: epoch, TTL: ttl.String(), Owner: owner.ID, Term: owner.Term}, &st)
+	var st adminapi.StatusResponse
+	return c.call(ctx, http.MethodPost, "/pause", adminapi.PauseRequest{Route: route, Epoch: epoch, TTL: ttl.String(), Owner: owner.ID, Term: owner.Term}, &st)
 }
 
 // resume releases the route's Produce requests held by owner's pause at
 // epoch.
-func (c adminClient) resume(ctx context.Context, route string, epoch int32, owner proxy.PauseOwner) error {
+func (c adminClient) resume(ctx context.Context, route string, epoch int32, owner adminapi.PauseOwner) error {
 	ctx, cancel := context.WithTimeout(ctx, c.gw.Timeout)
 	defer cancel()
-	var st proxy.StatusResponse
-	return c.call(ctx, http.MethodPost, "/resume", proxy.PauseRequest{Route: route, Epoch: epoch, Owner: owner.ID, Term: owner.Term}, &st)
+	var st adminapi.StatusResponse
+	return c.call(ctx, http.MethodPost, "/resume", adminapi.PauseRequest{Route: route, Epoch: epoch, Owner: owner.ID, Term: owner.Term}, &st)
 }

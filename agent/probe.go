@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/turnout/turnout/policy"
-	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/clientopts"
 	"github.com/turnout/turnout/proxy/config"
 )
 
@@ -65,11 +65,11 @@ func (c *clusters) opts(domain string) ([]kgo.Opt, error) {
 	if !ok {
 		return nil, fmt.Errorf("domain %s is not in the gateway configuration", domain)
 	}
-	var dial proxy.DialFunc
+	var dial clientopts.DialFunc
 	if c.dial != nil {
-		dial = proxy.DialFunc(c.dial)
+		dial = clientopts.DialFunc(c.dial)
 	}
-	return proxy.ClusterOpts(bs, dial), nil
+	return clientopts.Cluster(bs, dial), nil
 }
 
 func (c *clusters) close() {

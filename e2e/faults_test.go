@@ -35,7 +35,7 @@ import (
 //   - failback-then-planned: a failover, a failback, then a planned switch
 //     that must measure the lag anew;
 //   - pause-outlives-max: a planned switch whose replication is stopped for
-//     longer than a gateway may hold producers (proxy.MaxPause);
+//     longer than a gateway may hold producers (adminapi.MaxPause);
 //   - clock-skew: cluster 1 killed while two agents date their reports an
 //     hour fast and an hour slow;
 //   - random: a seeded schedule of kills, SIGSTOPs and partitions of
@@ -715,7 +715,7 @@ func (d *drill) refusedReports() (skew, all float64) {
 }
 
 // maxPause is the longest a gateway holds a route's Produce requests
-// (proxy.MaxPause).
+// (adminapi.MaxPause).
 const maxPause = time.Minute
 
 // pauseOutlivesMax: MirrorMaker is stopped and a planned switch asked, so

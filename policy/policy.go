@@ -154,7 +154,7 @@ const (
 	// MaxPlannedPause bounds how long a planned switch waits with
 	// producers paused: they must not wait beyond their timeouts. The
 	// pause itself lasts a little longer unrenewed, to outlast a route
-	// lease (within proxy.MaxPause).
+	// lease (within adminapi.MaxPause).
 	MaxPlannedPause       = time.Minute
 	DefaultGatewayTimeout = 30 * time.Second
 	// DefaultLease is what a forced switch with a gateway unreachable
@@ -162,7 +162,7 @@ const (
 	DefaultLease = 10 * time.Second
 	// MinLease and MaxLease bound a route lease: renewed every third of
 	// it, over HTTP, a shorter one would lapse on a slow renewal; a
-	// gateway refuses a longer one (proxy.MaxLease).
+	// gateway refuses a longer one (adminapi.MaxLease).
 	MinLease = time.Second
 	MaxLease = time.Minute
 )

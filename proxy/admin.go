@@ -11,53 +11,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/turnout/turnout/proxy/adminapi"
 	"github.com/turnout/turnout/proxy/config"
 )
 
-// RestartRequest is the optional body of POST /restart: routes to switch
-// before the configuration is read again.
-type RestartRequest struct {
-	Routes []RouteSwitch `json:"routes,omitempty"`
-}
-
-// RouteSwitch points a route at a domain at an epoch.
-type RouteSwitch struct {
-	Name   string `json:"name"`
-	Domain string `json:"domain"`
-	Epoch  int32  `json:"epoch"`
-}
-
-// PauseRequest is the body of POST /pause and POST /resume (which reads
-// no ttl).
-type PauseRequest struct {
-	Route string `json:"route"`
-	// Epoch is the route's epoch the pause (or resume) is meant for.
-	Epoch int32 `json:"epoch"`
-	// TTL is a Go duration, at most MaxPause.
-	TTL string `json:"ttl,omitempty"`
-	// Owner and Term name who pauses (see PauseOwner): a resume must name
-	// the pause's owner, and a pause of an earlier term than the one on is
-	// refused.
-	Owner string `json:"owner,omitempty"`
-	Term  uint64 `json:"term,omitempty"`
-}
-
-func (r PauseRequest) owner() PauseOwner { return PauseOwner{ID: r.Owner, Term: r.Term} }
-
-// LeaseRequest is the body of POST /lease and POST /fence (which reads
-// the route and epoch only).
-type LeaseRequest struct {
-	Route  string `json:"route"`
-	Domain string `json:"domain,omitempty"`
-	Epoch  int32  `json:"epoch"`
-	// TTL is a Go duration, at most MaxLease.
-	TTL string `json:"ttl,omitempty"`
-}
-
-// StatusResponse is the body of GET /status and POST /restart.
-type StatusResponse struct {
-	Routes []RouteStatus `json:"routes"`
-	Error  string        `json:"error,omitempty"`
+// pauseOwner is who asks for a pause or a resume.
+func pauseOwner(r adminapi.PauseRequest) adminapi.PauseOwner {
+	return adminapi.PauseOwner{ID: r.Owner, Term: r.Term}
 }
 
 // AdminHandler serves the gateway's admin API:
@@ -86,10 +46,10 @@ func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, StatusResponse{Routes: g.Status()})
+		writeJSON(w, http.StatusOK, adminapi.StatusResponse{Routes: g.Status()})
 	})
 	mux.HandleFunc("POST /restart", func(w http.ResponseWriter, r *http.Request) {
-		var req RestartRequest
+		var req adminapi.RestartRequest
 		if decodeBody(w, r, g, &req) {
 			// On an error the old configuration is still being served.
 			err := g.Switch(r.Context(), req.Routes)
@@ -100,22 +60,22 @@ func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 		}
 	})
 	mux.HandleFunc("POST /pause", func(w http.ResponseWriter, r *http.Request) {
-		var req PauseRequest
+		var req adminapi.PauseRequest
 		if !decodeBody(w, r, g, &req) {
 			return
 		}
 		if ttl, ok := parseTTL(w, g, req.TTL); ok {
-			reply(w, g, g.PauseProduce(r.Context(), req.Route, req.Epoch, ttl, req.owner()))
+			reply(w, g, g.PauseProduce(r.Context(), req.Route, req.Epoch, ttl, pauseOwner(req)))
 		}
 	})
 	mux.HandleFunc("POST /resume", func(w http.ResponseWriter, r *http.Request) {
-		var req PauseRequest
+		var req adminapi.PauseRequest
 		if decodeBody(w, r, g, &req) {
-			reply(w, g, g.ResumeProduce(req.Route, req.Epoch, req.owner()))
+			reply(w, g, g.ResumeProduce(req.Route, req.Epoch, pauseOwner(req)))
 		}
 	})
 	mux.HandleFunc("POST /lease", func(w http.ResponseWriter, r *http.Request) {
-		var req LeaseRequest
+		var req adminapi.LeaseRequest
 		if !decodeBody(w, r, g, &req) {
 			return
 		}
@@ -124,7 +84,7 @@ func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 		}
 	})
 	mux.HandleFunc("POST /fence", func(w http.ResponseWriter, r *http.Request) {
-		var req LeaseRequest
+		var req adminapi.LeaseRequest
 		if decodeBody(w, r, g, &req) {
 			reply(w, g, g.FenceRoute(req.Route, req.Epoch))
 		}
@@ -138,7 +98,7 @@ func AdminHandler(g *Gateway, m *Metrics, metrics bool) http.Handler {
 func parseTTL(w http.ResponseWriter, g *Gateway, s string) (time.Duration, bool) {
 	ttl, err := time.ParseDuration(s)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, StatusResponse{Routes: g.Status(), Error: fmt.Sprintf("ttl %q: %v", s, err)})
+		writeJSON(w, http.StatusBadRequest, adminapi.StatusResponse{Routes: g.Status(), Error: fmt.Sprintf("ttl %q: %v", s, err)})
 		return 0, false
 	}
 	return ttl, true
@@ -147,7 +107,7 @@ func parseTTL(w http.ResponseWriter, g *Gateway, s string) (time.Duration, bool)
 // renewSwitched carries the routes' leases over to the epochs the agents
 // just switched them to, unless the agent gave up on the switch: as with
 // GrantLease, a lease it does not count on must not be granted.
-func (g *Gateway) renewSwitched(ctx context.Context, routes []RouteSwitch) {
+func (g *Gateway) renewSwitched(ctx context.Context, routes []adminapi.RouteSwitch) {
 	for _, sw := range routes {
 		if ctx.Err() != nil {
 			g.log.Info("switched route's lease not carried over: the agent gave up on the switch", "route", sw.Name, "epoch", sw.Epoch)
@@ -165,7 +125,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, g *Gateway, v any) bool 
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		writeJSON(w, http.StatusBadRequest, StatusResponse{Routes: g.Status(), Error: "request body: " + err.Error()})
+		writeJSON(w, http.StatusBadRequest, adminapi.StatusResponse{Routes: g.Status(), Error: "request body: " + err.Error()})
 		return false
 	}
 	return true
@@ -175,7 +135,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, g *Gateway, v any) bool 
 // on failure, a status code that says whose fault it was.
 func reply(w http.ResponseWriter, g *Gateway, err error) {
 	if err == nil {
-		writeJSON(w, http.StatusOK, StatusResponse{Routes: g.Status()})
+		writeJSON(w, http.StatusOK, adminapi.StatusResponse{Routes: g.Status()})
 		return
 	}
 	code := http.StatusInternalServerError
@@ -187,7 +147,7 @@ func reply(w http.ResponseWriter, g *Gateway, err error) {
 	case errors.Is(err, ErrUnknownRoute), errors.Is(err, errBadPause), errors.Is(err, errBadLease):
 		code = http.StatusBadRequest
 	}
-	writeJSON(w, code, StatusResponse{Routes: g.Status(), Error: err.Error()})
+	writeJSON(w, code, adminapi.StatusResponse{Routes: g.Status(), Error: err.Error()})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

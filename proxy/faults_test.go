@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/adminapi"
 	"github.com/turnout/turnout/proxy/config"
 )
 
@@ -29,7 +30,7 @@ const restartBound = 20 * time.Second
 
 // restartWithin posts /restart and fails the test unless it is answered
 // within restartBound.
-func (b *bed) restartWithin(what string) (int, proxy.StatusResponse) {
+func (b *bed) restartWithin(what string) (int, adminapi.StatusResponse) {
 	b.t.Helper()
 	hc := &http.Client{Timeout: restartBound}
 	resp, err := hc.Post(b.admin.URL+"/restart", "application/json", nil)
@@ -37,7 +38,7 @@ func (b *bed) restartWithin(what string) (int, proxy.StatusResponse) {
 		b.t.Fatalf("%s: not answered within %v: %v", what, restartBound, err)
 	}
 	defer resp.Body.Close()
-	var st proxy.StatusResponse
+	var st adminapi.StatusResponse
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		b.t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/turnout/turnout/proxy/adminapi"
 	"github.com/turnout/turnout/proxy/config"
 )
 
@@ -192,7 +193,7 @@ func (g *Gateway) Restart(ctx context.Context) error {
 // refusing any older than the file (config.ErrStaleEpoch), then restarts.
 // The agents send their switches this way, so that each gateway keeps its
 // own file.
-func (g *Gateway) Switch(ctx context.Context, switches []RouteSwitch) error {
+func (g *Gateway) Switch(ctx context.Context, switches []adminapi.RouteSwitch) error {
 	for _, sw := range switches {
 		changed, err := config.SwitchRoute(g.path, sw.Name, sw.Domain, sw.Epoch)
 		if err != nil {
@@ -621,26 +622,9 @@ func (g *Gateway) Close(ctx context.Context) error {
 	return nil
 }
 
-// RouteStatus is one route as the admin API reports it.
-type RouteStatus struct {
-	Name              string `json:"name"`
-	Endpoint          string `json:"endpoint"`
-	Domain            string `json:"domain"`
-	BootstrapServerID string `json:"bootstrapServerId"`
-	ClusterID         string `json:"clusterId"`
-	ConfigEpoch       int32  `json:"configEpoch"`
-	Connections       int    `json:"connections"`
-	// ProducePausedUntil is set while Produce requests are held for a
-	// planned switch.
-	ProducePausedUntil *time.Time `json:"producePausedUntil,omitempty"`
-	// Lease is the route's fencing state, once the agents granted a lease
-	// or fenced it.
-	Lease *LeaseStatus `json:"lease,omitempty"`
-}
-
 // Status reports what each route serves.
-func (g *Gateway) Status() []RouteStatus {
-	out := []RouteStatus{}
+func (g *Gateway) Status() []adminapi.RouteStatus {
+	out := []adminapi.RouteStatus{}
 	cfg := g.cfg.Load()
 	if cfg == nil {
 		return out
@@ -656,7 +640,7 @@ func (g *Gateway) Status() []RouteStatus {
 		rs.mu.Lock()
 		n := len(rs.sessions)
 		rs.mu.Unlock()
-		st := RouteStatus{
+		st := adminapi.RouteStatus{
 			Name: r.Name, Endpoint: r.Endpoint, Domain: r.Domain, BootstrapServerID: r.BootstrapServerID,
 			ClusterID: r.ClusterID(), ConfigEpoch: r.Epoch, Connections: n,
 		}

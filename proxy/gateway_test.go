@@ -26,6 +26,7 @@ import (
 
 	"github.com/turnout/turnout/internal/testnet"
 	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/adminapi"
 	"github.com/turnout/turnout/proxy/config"
 )
 
@@ -129,17 +130,17 @@ func (b *bed) writeConfig(i int, epoch int32) {
 }
 
 // restart posts /restart and returns the status it answers with.
-func (b *bed) restart() (int, proxy.StatusResponse) { return b.post("/restart", "") }
+func (b *bed) restart() (int, adminapi.StatusResponse) { return b.post("/restart", "") }
 
 // post sends an admin call and returns the status it answers with.
-func (b *bed) post(path, body string) (int, proxy.StatusResponse) {
+func (b *bed) post(path, body string) (int, adminapi.StatusResponse) {
 	b.t.Helper()
 	resp, err := http.Post(b.admin.URL+path, "application/json", strings.NewReader(body))
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st proxy.StatusResponse
+	var st adminapi.StatusResponse
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		b.t.Fatal(err)
 	}
@@ -432,7 +433,7 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 // refused with 409 and changes nothing.
 func TestRestartWithSwitch(t *testing.T) {
 	b := newBed(t)
-	post := func(body string) (int, proxy.StatusResponse) { return b.post("/restart", body) }
+	post := func(body string) (int, adminapi.StatusResponse) { return b.post("/restart", body) }
 	code, st := post(`{"routes":[{"name":"switchover-route","domain":"kafka2-domain","epoch":3}]}`)
 	if code != http.StatusOK || st.Routes[0].Domain != "kafka2-domain" || st.Routes[0].ConfigEpoch != 3 || st.Routes[0].ClusterID != "cluster-2" {
 		t.Fatalf("switch answered %d %+v", code, st)

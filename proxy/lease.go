@@ -9,11 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/turnout/turnout/proxy/adminapi"
 	"github.com/turnout/turnout/proxy/config"
 )
-
-// MaxLease bounds a route lease's ttl.
-const MaxLease = time.Minute
 
 var errBadLease = errors.New("lease length out of range")
 
@@ -183,26 +181,13 @@ func (f *routeFence) renewAt(epoch int32) {
 	}
 }
 
-// LeaseStatus is a route's fencing state as the admin API reports it.
-type LeaseStatus struct {
-	// Epoch is the epoch of the last lease granted; Until when it lapses.
-	Epoch int32     `json:"epoch"`
-	Until time.Time `json:"until"`
-	Live  bool      `json:"live"`
-	// CommittedEpoch is the newest epoch the agents said they committed.
-	CommittedEpoch int32 `json:"committedEpoch"`
-	// ProduceHeld: the route's Produce requests are held for want of a
-	// live lease at the epoch served, or because a newer one is committed.
-	ProduceHeld bool `json:"produceHeld"`
-}
-
-func (f *routeFence) status(epoch int32) *LeaseStatus {
+func (f *routeFence) status(epoch int32) *adminapi.LeaseStatus {
 	st := f.state.Load()
 	if st == nil {
 		return nil
 	}
 	now := time.Now()
-	ls := &LeaseStatus{CommittedEpoch: st.committed, ProduceHeld: st.holds(epoch, now)}
+	ls := &adminapi.LeaseStatus{CommittedEpoch: st.committed, ProduceHeld: st.holds(epoch, now)}
 	if st.leased {
 		ls.Epoch, ls.Until, ls.Live = st.leaseEpoch, st.until, st.liveAt(now)
 	}
@@ -224,8 +209,8 @@ func (r *Route) produceHold() <-chan struct{} {
 // producers are held until this gateway is switched too. Both refusals
 // wrap config.ErrStaleEpoch.
 func (g *Gateway) GrantLease(ctx context.Context, name, domain string, epoch int32, ttl time.Duration) error {
-	if ttl <= 0 || ttl > MaxLease {
-		return fmt.Errorf("%w: %v; want more than 0 and at most %v", errBadLease, ttl, MaxLease)
+	if ttl <= 0 || ttl > adminapi.MaxLease {
+		return fmt.Errorf("%w: %v; want more than 0 and at most %v", errBadLease, ttl, adminapi.MaxLease)
 	}
 	_, r, err := g.servedRoute(name)
 	if err != nil {

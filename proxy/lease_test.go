@@ -14,17 +14,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/adminapi"
 )
 
 // status reads GET /status.
-func (b *bed) status() proxy.StatusResponse {
+func (b *bed) status() adminapi.StatusResponse {
 	b.t.Helper()
 	resp, err := http.Get(b.admin.URL + "/status")
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st proxy.StatusResponse
+	var st adminapi.StatusResponse
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		b.t.Fatal(err)
 	}

@@ -9,41 +9,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/turnout/turnout/proxy/adminapi"
 	"github.com/turnout/turnout/proxy/config"
 )
-
-// MaxPause bounds a produce pause. The agents' leader renews it while it
-// waits for replication and flips; if it dies, the pause ends on its own by
-// then. An ended pause hands the held requests to the route's fence
-// (lease.go): on a gateway the agents lease the route to, they go on only
-// under a live lease for the epoch served and while no newer epoch is
-// known, so a pause that ends while a switch is under way does not send
-// them to the old cluster. What bounds the hold is then the lease: any
-// leader renews it within a third of its ttl; with no agent alive the
-// producers stay held, as fencing must.
-//
-// A pause may have to outlast a route lease granted just before it was last
-// renewed, plus the lease request's timeout (the agents size it so), and
-// leases run up to MaxLease.
-const MaxPause = 2 * time.Minute
 
 var (
 	errBadPause   = errors.New("pause length out of range")
 	errPauseOwner = errors.New("the pause is held by another owner")
 )
-
-// PauseOwner is who holds a pause: the agents' leader that paused, by its
-// id and Raft term. Only the owner may resume; a pause by an owner of the
-// same or a later term takes the pause over, one of an earlier term is
-// refused. So a leader that was deposed while it waited can neither end nor
-// take back the pause of the leader that replaced it, and release the
-// producers to the old cluster while the new leader switches.
-type PauseOwner struct {
-	ID   string
-	Term uint64
-}
-
-func (o PauseOwner) String() string { return fmt.Sprintf("%q (term %d)", o.ID, o.Term) }
 
 // producePause holds a route's Produce requests for a planned switch: once
 // no record reaches the cluster being left, replication can catch up to the
@@ -55,7 +28,7 @@ type producePause struct {
 	// orders start and release.
 	released atomic.Pointer[chan struct{}] // nil while producing; closed on resume
 	mu       sync.Mutex
-	owner    PauseOwner
+	owner    adminapi.PauseOwner
 	until    time.Time
 	timer    *time.Timer
 }
@@ -71,7 +44,7 @@ func (p *producePause) held() <-chan struct{} {
 // start pauses for ttl from now on behalf of owner, or extends a pause
 // already on, taking it over if another owner of the same or a later term
 // asks; an owner of an earlier term is refused.
-func (p *producePause) start(ttl time.Duration, owner PauseOwner) error {
+func (p *producePause) start(ttl time.Duration, owner adminapi.PauseOwner) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c := p.released.Load()
@@ -94,7 +67,7 @@ func (p *producePause) start(ttl time.Duration, owner PauseOwner) error {
 
 // stop resumes producing if owner holds the pause; it reports whether a
 // pause was on, and refuses one held by another owner.
-func (p *producePause) stop(owner PauseOwner) (bool, error) {
+func (p *producePause) stop(owner adminapi.PauseOwner) (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c := p.released.Load()
@@ -139,15 +112,15 @@ func (p *producePause) pausedUntil() time.Time {
 }
 
 // PauseProduce holds the route's Produce requests for up to ttl (at most
-// MaxPause), for a planned switch. epoch must be the route's current one,
+// adminapi.MaxPause), for a planned switch. epoch must be the route's current one,
 // so that a pause meant for a route the agents have already switched is
 // refused (config.ErrStaleEpoch) rather than holding the new cluster's
 // producers. It returns once the Produce requests sent before the pause
 // have been answered, so that every record the cluster acknowledged is in
 // its end offsets when the caller measures replication.
-func (g *Gateway) PauseProduce(ctx context.Context, name string, epoch int32, ttl time.Duration, owner PauseOwner) error {
-	if ttl <= 0 || ttl > MaxPause {
-		return fmt.Errorf("%w: %v; want more than 0 and at most %v", errBadPause, ttl, MaxPause)
+func (g *Gateway) PauseProduce(ctx context.Context, name string, epoch int32, ttl time.Duration, owner adminapi.PauseOwner) error {
+	if ttl <= 0 || ttl > adminapi.MaxPause {
+		return fmt.Errorf("%w: %v; want more than 0 and at most %v", errBadPause, ttl, adminapi.MaxPause)
 	}
 	rs, r, err := g.servedRoute(name)
 	if err != nil {
@@ -228,7 +201,7 @@ func (rs *routeServer) sessionsOf(r *Route) []*session {
 // requests go on to the cluster the route still serves, unless the route is
 // fenced. A resume for another epoch, or from another owner (an agent that
 // no longer leads, say), is refused with config.ErrStaleEpoch.
-func (g *Gateway) ResumeProduce(name string, epoch int32, owner PauseOwner) error {
+func (g *Gateway) ResumeProduce(name string, epoch int32, owner adminapi.PauseOwner) error {
 	_, r, err := g.servedRoute(name)
 	if err != nil {
 		return err

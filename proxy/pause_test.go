@@ -66,7 +66,7 @@ func TestPauseHoldsProduceUntilSwitch(t *testing.T) {
 	}{
 		{`{"route":"switchover-route","epoch":4,"ttl":"10s"}`, http.StatusConflict}, // not the served epoch
 		{`{"route":"nope","epoch":0,"ttl":"10s"}`, http.StatusBadRequest},
-		{`{"route":"switchover-route","epoch":0,"ttl":"3m"}`, http.StatusBadRequest}, // above MaxPause
+		{`{"route":"switchover-route","epoch":0,"ttl":"3m"}`, http.StatusBadRequest}, // above adminapi.MaxPause
 		{`{"route":"switchover-route","epoch":0,"ttl":"soon"}`, http.StatusBadRequest},
 	} {
 		if code, st := b.post("/pause", bad.body); code != bad.code || st.Routes[0].ProducePausedUntil != nil {

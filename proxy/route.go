@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/turnout/turnout/proxy/clientopts"
 	"github.com/turnout/turnout/proxy/config"
 	"github.com/turnout/turnout/proxy/wire"
 )
@@ -126,7 +127,7 @@ func newRoute(g *config.Gateway, rc *config.Route, prev *Route, sw *swapAuth, fs
 			r.foreign[id] = true
 		}
 	}
-	cl, err := kgo.NewClient(append(ClusterOpts(bs, nil),
+	cl, err := kgo.NewClient(append(clientopts.Cluster(bs, nil),
 		kgo.DialTimeout(5*time.Second),
 		kgo.RequestRetries(1),
 	)...)

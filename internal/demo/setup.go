@@ -17,6 +17,7 @@ import (
 
 	"github.com/turnout/turnout/agent"
 	"github.com/turnout/turnout/proxy"
+	"github.com/turnout/turnout/proxy/adminapi"
 )
 
 // wrapLog, when a test sets it, wraps the handler every component logs
@@ -248,13 +249,13 @@ func routeOf(st agent.Status) agent.RouteStatus {
 }
 
 // serving is the domain, cluster id and epoch the gateway serves the route from.
-func (d *demo) serving() proxy.RouteStatus {
+func (d *demo) serving() adminapi.RouteStatus {
 	for _, r := range d.gw.Status() {
 		if r.Name == route {
 			return r
 		}
 	}
-	return proxy.RouteStatus{}
+	return adminapi.RouteStatus{}
 }
 
 // keep leaves everything running until ctx ends, for the user to try.
