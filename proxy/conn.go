@@ -55,7 +55,8 @@ const authMaxFrame = 1 << 20
 
 // inflight is a forwarded request awaiting its response.
 type inflight struct {
-	key, version  int16
+	key           kmsg.Key
+	version       int16
 	correlationID int32
 	start         time.Time
 	// memberEpoch is a ConsumerGroupHeartbeat's member epoch.
@@ -72,9 +73,9 @@ type inflight struct {
 // longPoll says whether a request may be left unanswered by a drain: its
 // response can wait on the broker for seconds, and nothing is lost if the
 // client sends it again on its next connection.
-func longPoll(key int16) bool {
+func longPoll(key kmsg.Key) bool {
 	switch key {
-	case fetchKey, joinGroupKey, syncGroupKey, shareFetchKey:
+	case kmsg.Fetch, kmsg.JoinGroup, kmsg.SyncGroup, kmsg.ShareFetch:
 		return true
 	}
 	return false
@@ -390,7 +391,7 @@ func (s *session) request(frame []byte) (bool, error) {
 	}
 	s.route.metrics.bytesIn.Add(float64(len(frame)))
 	counted := false // a Produce the response loop has not taken over
-	if h.Key == produceKey {
+	if h.Key == kmsg.Produce {
 		if !s.waitProduce() {
 			return false, nil
 		}
@@ -404,13 +405,13 @@ func (s *session) request(frame []byte) (bool, error) {
 			parkProduce()
 		}
 	}
-	if h.Key == apiVersionsKey && h.Version > wire.MaxVersion(apiVersionsKey) {
+	if h.Key == kmsg.ApiVersions && h.Version > wire.MaxVersion(kmsg.ApiVersions) {
 		return s.answer(h, wire.ApiVersionsTooNew(h.CorrelationID))
 	}
-	if h.Key == saslHandshakeKey && h.Version == 0 {
+	if h.Key == kmsg.SASLHandshake && h.Version == 0 {
 		return s.refuseRawSASL(h)
 	}
-	if h.Key == saslHandshakeKey && s.swap == nil {
+	if h.Key == kmsg.SASLHandshake && s.swap == nil {
 		// A handshake the gateway cannot read counts as a mechanism it
 		// does not know: the cluster refuses it anyway.
 		hs := kmsg.NewPtrSASLHandshakeRequest()
@@ -434,7 +435,7 @@ func (s *session) request(frame []byte) (bool, error) {
 	}
 	p := inflight{key: h.Key, version: h.Version, correlationID: h.CorrelationID, start: time.Now()}
 	switch h.Key {
-	case produceKey:
+	case kmsg.Produce:
 		acks, err := wire.Acks(h, frame)
 		if err != nil {
 			return false, fmt.Errorf("produce request: %w", err)
@@ -442,9 +443,9 @@ func (s *session) request(frame []byte) (bool, error) {
 		if acks == 0 {
 			p.key = -1 // no response comes
 		}
-	case consumerGroupHeartbeatKey:
+	case kmsg.ConsumerGroupHeartbeat:
 		p.memberEpoch = wire.HeartbeatMemberEpoch(h, frame)
-	case fetchKey:
+	case kmsg.Fetch:
 		s.fetched.Store(true)
 		if !s.route.resync.active() {
 			break
@@ -469,7 +470,7 @@ func (s *session) request(frame []byte) (bool, error) {
 				out = wire.Placeholder(h.CorrelationID)
 			}
 		}
-	case offsetCommitKey:
+	case kmsg.OffsetCommit:
 		if !s.route.resync.active() {
 			break
 		}
@@ -485,7 +486,7 @@ func (s *session) request(frame []byte) (bool, error) {
 			p.answer = answer
 			out = wire.Placeholder(h.CorrelationID)
 		}
-	case listOffsetsKey:
+	case kmsg.ListOffsets:
 		if !s.route.resync.active() {
 			break
 		}
@@ -635,7 +636,7 @@ func (s *session) responses() {
 			if !setupKey(p.key) && !s.trusted.Load() {
 				s.trusted.Store(true)
 			}
-			if p.key == saslAuthenticateKey && s.saslPassing.Load() && saslAccepted(*bp, p.version) &&
+			if p.key == kmsg.SASLAuthenticate && s.saslPassing.Load() && saslAccepted(*bp, p.version) &&
 				s.saslLeft.Load() > 0 && s.saslLeft.Add(-1) == 0 {
 				s.saslDone.Store(true)
 				s.saslPassing.Store(false)
@@ -662,7 +663,7 @@ func (s *session) responses() {
 			return
 		}
 		s.inFlight.Add(-1)
-		if p.key == produceKey {
+		if p.key == kmsg.Produce {
 			s.producing.Add(-1)
 		}
 		if !longPoll(p.key) && s.owed.Add(-1) == 0 && s.isDraining() {
@@ -698,10 +699,10 @@ func (s *session) response(frame []byte, p inflight, flush bool) bool {
 	// its group unknown, or of the classic type (MirrorMaker 2 syncs its
 	// offsets as one), and the Java client takes GROUP_ID_NOT_FOUND as
 	// fatal. Fenced instead, the member rejoins from epoch 0.
-	if p.key == consumerGroupHeartbeatKey && p.memberEpoch > 0 && s.route.EpochBase() > 0 {
+	if p.key == kmsg.ConsumerGroupHeartbeat && p.memberEpoch > 0 && s.route.EpochBase() > 0 {
 		wire.FenceLostMember(out, p.version)
 	}
-	if p.key == offsetFetchKey && s.route.resync.active() {
+	if p.key == kmsg.OffsetFetch && s.route.resync.active() {
 		if held := s.route.resync.resynced(s.clientKey()); held > 0 {
 			s.log.Info("consumer resynced with its committed offsets after the switch; its fetches go on", "held", held)
 		}
@@ -743,7 +744,7 @@ func (s *session) readFailed(side string, err error) {
 // saslAccepted says whether a SaslAuthenticate response from the cluster
 // carries no error.
 func saslAccepted(frame []byte, version int16) bool {
-	off, err := wire.ResponseBodyOffset(frame, saslAuthenticateKey, version)
+	off, err := wire.ResponseBodyOffset(frame, kmsg.SASLAuthenticate, version)
 	return err == nil && len(frame) >= off+2 && binary.BigEndian.Uint16(frame[off:]) == 0
 }
 
@@ -778,22 +779,9 @@ func passthroughCapped(clusterSASL, passing, done bool) bool {
 
 // setupKey says whether a request belongs to a connection's set-up, which
 // a client sends before it is authenticated.
-func setupKey(key int16) bool {
-	return key == apiVersionsKey || key == saslHandshakeKey || key == saslAuthenticateKey
+func setupKey(key kmsg.Key) bool {
+	return key == kmsg.ApiVersions || key == kmsg.SASLHandshake || key == kmsg.SASLAuthenticate
 }
-
-const (
-	produceKey                = 0
-	fetchKey                  = 1
-	listOffsetsKey            = 2
-	offsetCommitKey           = 8
-	offsetFetchKey            = 9
-	joinGroupKey              = 11
-	syncGroupKey              = 14
-	apiVersionsKey            = 18
-	consumerGroupHeartbeatKey = 68
-	shareFetchKey             = 78
-)
 
 // parkProduce, set only by tests, runs for each Produce between the
 // route's hold and its forwarding.

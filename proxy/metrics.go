@@ -129,8 +129,8 @@ type routeMetrics struct {
 	staleCommits    prometheus.Counter
 
 	mu       sync.Mutex
-	requests map[int16]prometheus.Counter
-	latency  map[int16]prometheus.Observer
+	requests map[kmsg.Key]prometheus.Counter
+	latency  map[kmsg.Key]prometheus.Observer
 
 	route string
 	m     *Metrics
@@ -156,8 +156,8 @@ func (m *Metrics) route(name string) *routeMetrics {
 		leaseLapses:     m.leaseLapses.WithLabelValues(name),
 		staleFetches:    m.oldOffsets.WithLabelValues(name, "Fetch"),
 		staleCommits:    m.oldOffsets.WithLabelValues(name, "OffsetCommit"),
-		requests:        map[int16]prometheus.Counter{},
-		latency:         map[int16]prometheus.Observer{},
+		requests:        map[kmsg.Key]prometheus.Counter{},
+		latency:         map[kmsg.Key]prometheus.Observer{},
 		route:           name,
 		m:               m,
 	}
@@ -166,12 +166,12 @@ func (m *Metrics) route(name string) *routeMetrics {
 }
 
 // api returns the per-API instruments for a key.
-func (rm *routeMetrics) api(key int16) (prometheus.Counter, prometheus.Observer) {
+func (rm *routeMetrics) api(key kmsg.Key) (prometheus.Counter, prometheus.Observer) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	c, ok := rm.requests[key]
 	if !ok {
-		name := kmsg.NameForKey(key)
+		name := key.Name()
 		if name == "" {
 			name = "Unknown"
 		}

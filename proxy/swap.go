@@ -97,10 +97,6 @@ func (a *swapSession) current(r *Route) bool {
 }
 
 // The keys the gateway answers for a route with auth swap.
-const (
-	saslHandshakeKey    = 17
-	saslAuthenticateKey = 36
-)
 
 // reauthShare is how much of the cluster's session lifetime passes before
 // the gateway logs in again, as Kafka's Java client does at 85-95%.
@@ -136,17 +132,17 @@ func (s *session) answerLast(h wire.RequestHeader, resp []byte) (bool, error) {
 func (s *session) swapRequest(h wire.RequestHeader, frame []byte) (handled, keep bool, err error) {
 	a := s.swap
 	switch {
-	case h.Key == saslHandshakeKey:
+	case h.Key == kmsg.SASLHandshake:
 		keep, err = s.saslHandshake(h, frame)
 		return true, keep, err
-	case h.Key == saslAuthenticateKey:
+	case h.Key == kmsg.SASLAuthenticate:
 		keep, err = s.saslAuthenticate(h, frame)
 		return true, keep, err
-	case a.user == "" && h.Key == apiVersionsKey:
+	case a.user == "" && h.Key == kmsg.ApiVersions:
 		return false, true, nil
 	case a.user == "" || a.exchange != nil:
 		s.log.Info("closing connection: a request other than ApiVersions, SaslHandshake or SaslAuthenticate before the client authenticated",
-			"api", kmsg.NameForKey(h.Key))
+			"api", h.Key.Name())
 		return true, false, nil
 	case !a.clientExpiry.IsZero() && time.Now().After(a.clientExpiry):
 		s.log.Info("closing connection: the client's session expired and it did not re-authenticate", "user", a.user)
@@ -327,7 +323,7 @@ func (s *session) roundTrip(req kmsg.Request) (kmsg.Response, error) {
 	a := s.swap
 	a.nextID--
 	ch := make(chan []byte, 1)
-	p := inflight{key: req.Key(), version: req.GetVersion(), correlationID: a.nextID, start: time.Now(), internal: ch}
+	p := inflight{key: kmsg.Key(req.Key()), version: req.GetVersion(), correlationID: a.nextID, start: time.Now(), internal: ch}
 	if !s.enqueue(p) {
 		return nil, errClusterClosed
 	}
@@ -340,7 +336,7 @@ func (s *session) roundTrip(req kmsg.Request) (kmsg.Response, error) {
 		return nil, err
 	}
 	resp := req.ResponseKind()
-	off, err := wire.ResponseBodyOffset(frame, req.Key(), req.GetVersion())
+	off, err := wire.ResponseBodyOffset(frame, kmsg.Key(req.Key()), req.GetVersion())
 	if err == nil {
 		err = resp.ReadFrom(frame[off:])
 	}
@@ -386,11 +382,11 @@ func (s *session) await(ch <-chan []byte, seq uint64, name string) ([]byte, erro
 // readRequest decodes a request frame's body.
 func readRequest(h wire.RequestHeader, frame []byte, req kmsg.Request) error {
 	if h.Version > wire.MaxVersion(h.Key) {
-		return fmt.Errorf("%s v%d: %w", kmsg.NameForKey(h.Key), h.Version, wire.ErrUnsupportedVersion)
+		return fmt.Errorf("%s v%d: %w", h.Key.Name(), h.Version, wire.ErrUnsupportedVersion)
 	}
 	req.SetVersion(h.Version)
 	if err := req.ReadFrom(frame[h.BodyOffset:]); err != nil {
-		return fmt.Errorf("decoding %s v%d request: %w", kmsg.NameForKey(h.Key), h.Version, err)
+		return fmt.Errorf("decoding %s v%d request: %w", h.Key.Name(), h.Version, err)
 	}
 	return nil
 }
@@ -400,7 +396,7 @@ func responseFrame(h wire.RequestHeader, resp kmsg.Response) []byte {
 	resp.SetVersion(h.Version)
 	b := make([]byte, 8, 64)
 	binary.BigEndian.PutUint32(b[4:], uint32(h.CorrelationID))
-	if resp.IsFlexible() && h.Key != apiVersionsKey {
+	if resp.IsFlexible() && h.Key != kmsg.ApiVersions {
 		b = append(b, 0) // no header tags
 	}
 	b = resp.AppendTo(b)

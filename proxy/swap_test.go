@@ -146,7 +146,7 @@ func (r *rawConn) read(resp kmsg.Response) {
 		r.t.Fatalf("reading the %s response: %v", kmsg.NameForKey(resp.Key()), err)
 	}
 	off := 4 // correlation id
-	if resp.IsFlexible() && resp.Key() != 18 {
+	if resp.IsFlexible() && kmsg.Key(resp.Key()) != 18 {
 		off++ // no header tags
 	}
 	if err := resp.ReadFrom(body[off:]); err != nil {
@@ -325,7 +325,7 @@ func TestSwapRefusals(t *testing.T) {
 	}
 	t.Run("request before authentication", func(t *testing.T) {
 		var reached atomic.Int32
-		b.clusters[0].ControlKey(3, func(kmsg.Request) (kmsg.Response, error, bool) {
+		b.clusters[0].ControlKey(kmsg.Metadata.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
 			reached.Add(1)
 			return nil, nil, false
 		})
@@ -349,7 +349,7 @@ func TestSwapRefusals(t *testing.T) {
 func TestSwapReauthentication(t *testing.T) {
 	b, logs := newSwapBed(t, "              connectionsMaxReauthMs: 700\n", time.Second)
 	var handshakes atomic.Int32
-	b.clusters[0].ControlKey(17, func(kmsg.Request) (kmsg.Response, error, bool) {
+	b.clusters[0].ControlKey(kmsg.SASLHandshake.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
 		handshakes.Add(1)
 		return nil, nil, false
 	})
@@ -503,7 +503,7 @@ func TestSwapApiVersionsThenHandshake(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	var clients, standIns atomic.Int32
-	b.clusters[0].ControlKey(18, func(req kmsg.Request) (kmsg.Response, error, bool) {
+	b.clusters[0].ControlKey(kmsg.ApiVersions.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		switch r := req.(*kmsg.ApiVersionsRequest); {
 		case r.Version == 0:
 			standIns.Add(1)
@@ -553,7 +553,7 @@ func TestSwapLoginBehindSlowRequest(t *testing.T) {
 	t.Cleanup(proxy.SetRoundTripTimeout(300 * time.Millisecond))
 	b, _ := newSwapBed(t, "", time.Second)
 	var slept atomic.Bool
-	b.clusters[0].ControlKey(2, func(kmsg.Request) (kmsg.Response, error, bool) {
+	b.clusters[0].ControlKey(kmsg.ListOffsets.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
 		if !slept.Swap(true) {
 			b.clusters[0].SleepControl(func() { time.Sleep(1500 * time.Millisecond) })
 		}

@@ -93,7 +93,7 @@ func TestMetadataResponseEveryVersion(t *testing.T) {
 				}
 				frame := encodeResponse(resp, v)
 
-				out, _ := rewriteResponse(t, 3, v, frame, tr)
+				out, _ := rewriteResponse(t, kmsg.Metadata, v, frame, tr)
 				got := kmsg.NewPtrMetadataResponse()
 				decodeResponse(t, out, got, v)
 
@@ -179,7 +179,7 @@ func TestFindCoordinatorResponseEveryVersion(t *testing.T) {
 						tr := newFake(0)
 						resp := kmsg.NewPtrFindCoordinatorResponse()
 						resp.NodeID, resp.Host, resp.Port, resp.ErrorCode = c.in.Node, c.in.Host, c.in.Port, c.in.ErrCode
-						out, _ := rewriteResponse(t, 10, v, encodeResponse(resp, v), tr)
+						out, _ := rewriteResponse(t, kmsg.FindCoordinator, v, encodeResponse(resp, v), tr)
 						got := kmsg.NewPtrFindCoordinatorResponse()
 						decodeResponse(t, out, got, v)
 						if g := (coord{got.NodeID, got.Host, got.Port, got.ErrorCode}); g != c.want {
@@ -197,7 +197,7 @@ func TestFindCoordinatorResponseEveryVersion(t *testing.T) {
 					Key: fmt.Sprintf("group-%d", i), NodeID: c.in.Node, Host: c.in.Host, Port: c.in.Port, ErrorCode: c.in.ErrCode,
 				})
 			}
-			out, _ := rewriteResponse(t, 10, v, encodeResponse(resp, v), tr)
+			out, _ := rewriteResponse(t, kmsg.FindCoordinator, v, encodeResponse(resp, v), tr)
 			got := kmsg.NewPtrFindCoordinatorResponse()
 			decodeResponse(t, out, got, v)
 			if len(got.Coordinators) != len(cases) {
@@ -242,7 +242,7 @@ func TestDescribeClusterResponseEveryVersion(t *testing.T) {
 			for _, b := range upstreamBrokers {
 				resp.Brokers = append(resp.Brokers, kmsg.DescribeClusterResponseBroker{NodeID: b.Node, Host: b.Host, Port: b.Port, Rack: b.Rack, IsFenced: b.Node == 3})
 			}
-			out, inPlace := rewriteResponse(t, 60, v, encodeResponse(resp, v), tr)
+			out, inPlace := rewriteResponse(t, kmsg.DescribeCluster, v, encodeResponse(resp, v), tr)
 			if inPlace {
 				t.Errorf("addresses change length: the frame cannot be patched in place")
 			}
@@ -290,7 +290,7 @@ func TestShareFetchResponseEveryVersion(t *testing.T) {
 				for _, b := range upstreamBrokers {
 					resp.NodeEndpoints = append(resp.NodeEndpoints, kmsg.ShareFetchResponseNodeEndpoint{NodeID: b.Node, Host: b.Host, Port: b.Port, Rack: b.Rack})
 				}
-				out, _ := rewriteResponse(t, 78, v, encodeResponse(resp, v), tr)
+				out, _ := rewriteResponse(t, kmsg.ShareFetch, v, encodeResponse(resp, v), tr)
 				got := kmsg.NewPtrShareFetchResponse()
 				decodeResponse(t, out, got, v)
 
@@ -353,7 +353,7 @@ func TestShareAcknowledgeResponseEveryVersion(t *testing.T) {
 				for _, b := range upstreamBrokers {
 					resp.NodeEndpoints = append(resp.NodeEndpoints, kmsg.ShareAcknowledgeResponseNodeEndpoint{NodeID: b.Node, Host: b.Host, Port: b.Port, Rack: b.Rack})
 				}
-				out, _ := rewriteResponse(t, 79, v, encodeResponse(resp, v), tr)
+				out, _ := rewriteResponse(t, kmsg.ShareAcknowledge, v, encodeResponse(resp, v), tr)
 				got := kmsg.NewPtrShareAcknowledgeResponse()
 				decodeResponse(t, out, got, v)
 				var eps []endpoint
@@ -405,7 +405,7 @@ func TestLearnBrokerNeverGetsGatewayAddress(t *testing.T) {
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/v%d", kmsg.NameForKey(c.resp.Key()), c.version), func(t *testing.T) {
 			tr := newFake(0)
-			rewriteResponse(t, c.resp.Key(), c.version, encodeResponse(c.resp, c.version), tr)
+			rewriteResponse(t, kmsg.Key(c.resp.Key()), c.version, encodeResponse(c.resp, c.version), tr)
 			if !reflect.DeepEqual(tr.brokers, want) {
 				t.Errorf("LearnBroker calls %v, want exactly %v", tr.brokers, want)
 			}
@@ -421,7 +421,7 @@ func TestFindCoordinatorV4LearnsNoPhantomBroker(t *testing.T) {
 			resp := kmsg.NewPtrFindCoordinatorResponse()
 			resp.Coordinators = []kmsg.FindCoordinatorResponseCoordinator{{Key: "g", NodeID: 3, Host: "b3.upstream", Port: 9093}}
 			tr := newFake(0)
-			rewriteResponse(t, 10, v, encodeResponse(resp, v), tr)
+			rewriteResponse(t, kmsg.FindCoordinator, v, encodeResponse(resp, v), tr)
 			if want := []learnedBroker{{3, "b3.upstream", 9093}}; !reflect.DeepEqual(tr.brokers, want) {
 				t.Errorf("LearnBroker calls %v, want exactly %v", tr.brokers, want)
 			}

@@ -28,7 +28,7 @@ func TestApiVersionsResponseCapping(t *testing.T) {
 			resp.SupportedFeatures = []kmsg.ApiVersionsResponseSupportedFeature{{Name: "metadata.version", MinVersion: 1, MaxVersion: 20}}
 			resp.FinalizedFeaturesEpoch = 9
 			frame := encodeResponse(resp, v)
-			out, inPlace := rewriteResponse(t, 18, v, frame, newFake(base3))
+			out, inPlace := rewriteResponse(t, kmsg.ApiVersions, v, frame, newFake(base3))
 			if inPlace {
 				t.Fatalf("capping must produce a new frame")
 			}
@@ -103,12 +103,12 @@ func TestApiVersionsTooNew(t *testing.T) {
 
 func TestRewrites(t *testing.T) {
 	for _, c := range []struct {
-		key  int16
+		key  kmsg.Key
 		want bool
 	}{
-		{0, true}, {1, true}, {2, true}, {3, true}, {8, true}, {9, true}, {10, true}, {18, true},
-		{22, true}, {60, true}, {68, true}, {78, true}, {79, true},
-		{12, false}, {11, false}, {14, false}, {999, false}, {-1, false},
+		{kmsg.Produce, true}, {kmsg.Fetch, true}, {kmsg.ListOffsets, true}, {kmsg.Metadata, true}, {kmsg.OffsetCommit, true}, {kmsg.OffsetFetch, true}, {kmsg.FindCoordinator, true}, {kmsg.ApiVersions, true},
+		{kmsg.InitProducerID, true}, {kmsg.DescribeCluster, true}, {kmsg.ConsumerGroupHeartbeat, true}, {kmsg.ShareFetch, true}, {kmsg.ShareAcknowledge, true},
+		{kmsg.Heartbeat, false}, {kmsg.JoinGroup, false}, {kmsg.SyncGroup, false}, {kmsg.Key(999), false}, {kmsg.Key(-1), false},
 	} {
 		if got := wire.Rewrites(c.key); got != c.want {
 			t.Errorf("Rewrites(%d) = %v, want %v", c.key, got, c.want)

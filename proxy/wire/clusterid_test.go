@@ -26,7 +26,7 @@ func TestClusterIDs(t *testing.T) {
 					tr.clientCluster = *c.client
 					resp := kmsg.NewPtrMetadataResponse()
 					resp.ClusterID = c.in
-					out, _ := rewriteResponse(t, 3, v, encodeResponse(resp, v), tr)
+					out, _ := rewriteResponse(t, kmsg.Metadata, v, encodeResponse(resp, v), tr)
 					got := kmsg.NewPtrMetadataResponse()
 					decodeResponse(t, out, got, v)
 					if rack(got.ClusterID) != c.want {

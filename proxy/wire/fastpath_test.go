@@ -118,7 +118,7 @@ func TestFetchResponseFastPathEqualsFullPath(t *testing.T) {
 					orig := bytes.Clone(frame)
 					want := encodeResponse(fetchFixture(v, clientView(withBrokers, base)), v)
 
-					out, inPlace := rewriteResponse(t, 1, v, frame, tr)
+					out, inPlace := rewriteResponse(t, kmsg.Fetch, v, frame, tr)
 					if inPlace == withBrokers {
 						t.Errorf("patched in place: %v; want in place exactly when there are no node endpoints", inPlace)
 					}
@@ -201,7 +201,7 @@ func TestFetchResponseLeavesLegacyMessageSetsAlone(t *testing.T) {
 			p.RecordBatches = set
 			tp.Partitions = []kmsg.FetchResponseTopicPartition{p}
 			resp.Topics = []kmsg.FetchResponseTopic{tp}
-			out, _ := rewriteResponse(t, 1, v, encodeResponse(resp, v), newFake(base3))
+			out, _ := rewriteResponse(t, kmsg.Fetch, v, encodeResponse(resp, v), newFake(base3))
 			got := kmsg.NewPtrFetchResponse()
 			decodeResponse(t, out, got, v)
 			if !bytes.Equal(got.Topics[0].Partitions[0].RecordBatches, set) {
@@ -266,7 +266,7 @@ func TestProduceResponseFastPathEqualsFullPath(t *testing.T) {
 					frame := encodeResponse(produceResponseFixture(v, upstreamView(withBrokers)), v)
 					orig := bytes.Clone(frame)
 					want := encodeResponse(produceResponseFixture(v, clientView(withBrokers, base)), v)
-					out, inPlace := rewriteResponse(t, 0, v, frame, tr)
+					out, inPlace := rewriteResponse(t, kmsg.Produce, v, frame, tr)
 					if inPlace == withBrokers {
 						t.Errorf("patched in place: %v; want in place exactly when there are no node endpoints", inPlace)
 					}

@@ -136,7 +136,8 @@ func PutBuffer(bp *[]byte) {
 
 // RequestHeader is the part of a request header the gateway routes on.
 type RequestHeader struct {
-	Key, Version  int16
+	Key           kmsg.Key
+	Version       int16
 	CorrelationID int32
 	// BodyOffset is where the request body starts in the frame (after the
 	// size prefix, header and any header tags).
@@ -153,7 +154,7 @@ func ParseRequestHeader(frame []byte) (RequestHeader, error) {
 		return h, ErrFrameTooSmall
 	}
 	b := frame[4:]
-	h.Key = int16(binary.BigEndian.Uint16(b))
+	h.Key = kmsg.Key(binary.BigEndian.Uint16(b))
 	h.Version = int16(binary.BigEndian.Uint16(b[2:]))
 	h.CorrelationID = int32(binary.BigEndian.Uint32(b[4:]))
 	clientID := int16(binary.BigEndian.Uint16(b[8:]))
@@ -190,11 +191,11 @@ func ClientID(frame []byte) string {
 // ResponseBodyOffset is where a response body starts in its frame. The
 // response header is flexible when the request was, except for ApiVersions,
 // whose response header is always version 0 so that any client can read it.
-func ResponseBodyOffset(frame []byte, key, version int16) (int, error) {
+func ResponseBodyOffset(frame []byte, key kmsg.Key, version int16) (int, error) {
 	if len(frame) < 8 {
 		return 0, ErrFrameTooSmall
 	}
-	if key == apiVersionsKey || !RequestFlexible(key, version) {
+	if key == kmsg.ApiVersions || !RequestFlexible(key, version) {
 		return 8, nil
 	}
 	n, err := skipTags(frame[8:])
@@ -236,7 +237,7 @@ var flexibleFrom = func() []int16 {
 
 // RequestFlexible says whether the request key at version uses the flexible
 // (KIP-482) encoding.
-func RequestFlexible(key, version int16) bool {
+func RequestFlexible(key kmsg.Key, version int16) bool {
 	if key < 0 || int(key) >= len(flexibleFrom) {
 		return false
 	}
@@ -257,7 +258,7 @@ var maxVersions = func() []int16 {
 }()
 
 // MaxVersion is the highest version of key the gateway can parse, or -1.
-func MaxVersion(key int16) int16 {
+func MaxVersion(key kmsg.Key) int16 {
 	if key < 0 || int(key) >= len(maxVersions) {
 		return -1
 	}

@@ -173,7 +173,7 @@ func TestBufferRoundTripDoesNotAllocate(t *testing.T) {
 
 // header builds a request frame header by hand: key, version, correlation id,
 // client id (nil: null), optional raw tag bytes, then body.
-func header(key, version int16, clientID []byte, tags []byte, body ...byte) []byte {
+func header(key kmsg.Key, version int16, clientID []byte, tags []byte, body ...byte) []byte {
 	f := make([]byte, 4)
 	f = binary.BigEndian.AppendUint16(f, uint16(key))
 	f = binary.BigEndian.AppendUint16(f, uint16(version))
@@ -191,31 +191,31 @@ func header(key, version int16, clientID []byte, tags []byte, body ...byte) []by
 }
 
 func TestParseRequestHeader(t *testing.T) {
-	produceV3 := header(0, 3, []byte("abc"), nil, 1, 2)
-	metaV9 := header(3, 9, []byte("abc"), []byte{0}, 1, 2)
+	produceV3 := header(kmsg.Produce, 3, []byte("abc"), nil, 1, 2)
+	metaV9 := header(kmsg.Metadata, 9, []byte("abc"), []byte{0}, 1, 2)
 	cases := []struct {
 		name       string
 		frame      []byte
 		wantErr    bool
 		wantOffset int
-		wantKey    int16
+		wantKey    kmsg.Key
 		wantVer    int16
 	}{
-		{"v1 header", produceV3, false, 4 + 10 + 3, 0, 3},
-		{"v2 header", metaV9, false, 4 + 10 + 3 + 1, 3, 9},
-		{"v2 header with a tag", header(3, 9, []byte("abc"), []byte{1, 5, 2, 0xaa, 0xbb}, 9), false, 4 + 10 + 3 + 5, 3, 9},
-		{"null client id", header(0, 3, nil, nil, 1), false, 14, 0, 3},
-		{"empty client id, flexible", header(18, 3, []byte{}, []byte{0}), false, 15, 18, 3},
-		{"ApiVersions v2 is not flexible", header(18, 2, []byte("x"), nil), false, 15, 18, 2},
-		{"unknown key reads as v1", header(999, 0, []byte("x"), nil, 0), false, 15, 999, 0},
-		{"client id longer than the frame", header(0, 3, []byte("abc"), nil)[:14+2], true, 0, 0, 0},
+		{"v1 header", produceV3, false, 4 + 10 + 3, kmsg.Produce, 3},
+		{"v2 header", metaV9, false, 4 + 10 + 3 + 1, kmsg.Metadata, 9},
+		{"v2 header with a tag", header(kmsg.Metadata, 9, []byte("abc"), []byte{1, 5, 2, 0xaa, 0xbb}, 9), false, 4 + 10 + 3 + 5, kmsg.Metadata, 9},
+		{"null client id", header(kmsg.Produce, 3, nil, nil, 1), false, 14, kmsg.Produce, 3},
+		{"empty client id, flexible", header(kmsg.ApiVersions, 3, []byte{}, []byte{0}), false, 15, kmsg.ApiVersions, 3},
+		{"ApiVersions v2 is not flexible", header(kmsg.ApiVersions, 2, []byte("x"), nil), false, 15, kmsg.ApiVersions, 2},
+		{"unknown key reads as v1", header(kmsg.Key(999), 0, []byte("x"), nil, 0), false, 15, kmsg.Key(999), 0},
+		{"client id longer than the frame", header(kmsg.Produce, 3, []byte("abc"), nil)[:14+2], true, 0, 0, 0},
 		{"client id length past the end", func() []byte {
-			f := header(0, 3, []byte("abc"), nil)
+			f := header(kmsg.Produce, 3, []byte("abc"), nil)
 			binary.BigEndian.PutUint16(f[12:], 500)
 			return f
 		}(), true, 0, 0, 0},
-		{"flexible header without its tag section", header(3, 9, []byte("abc"), nil), true, 0, 0, 0},
-		{"flexible header with a truncated tag", header(3, 9, []byte("abc"), []byte{1, 5, 9, 1}), true, 0, 0, 0},
+		{"flexible header without its tag section", header(kmsg.Metadata, 9, []byte("abc"), nil), true, 0, kmsg.Produce, 0},
+		{"flexible header with a truncated tag", header(kmsg.Metadata, 9, []byte("abc"), []byte{1, 5, 9, 1}), true, 0, kmsg.Produce, 0},
 	}
 	for n := range 14 {
 		cases = append(cases, struct {
@@ -223,7 +223,7 @@ func TestParseRequestHeader(t *testing.T) {
 			frame      []byte
 			wantErr    bool
 			wantOffset int
-			wantKey    int16
+			wantKey    kmsg.Key
 			wantVer    int16
 		}{fmt.Sprintf("truncated to %d bytes", n), produceV3[:n], true, 0, 0, 0})
 	}
@@ -251,7 +251,7 @@ func TestParseRequestHeader(t *testing.T) {
 }
 
 func TestResponseBodyOffset(t *testing.T) {
-	withTags := func(key, version int16, tags ...byte) []byte {
+	withTags := func(key kmsg.Key, version int16, tags ...byte) []byte {
 		f := make([]byte, 8)
 		binary.BigEndian.PutUint32(f[4:], uint32(testCorr))
 		f = append(f, tags...)
@@ -262,16 +262,17 @@ func TestResponseBodyOffset(t *testing.T) {
 	cases := []struct {
 		name    string
 		frame   []byte
-		key, v  int16
+		key     kmsg.Key
+		v       int16
 		want    int
 		wantErr bool
 	}{
-		{"Metadata v8", withTags(3, 8), 3, 8, 8, false},
-		{"Metadata v9", withTags(3, 9, 0), 3, 9, 9, false},
-		{"Metadata v9 with a header tag", withTags(3, 9, 1, 0, 2, 7, 7), 3, 9, 13, false},
-		{"ApiVersions v3 header is v0", withTags(18, 3), 18, 3, 8, false},
-		{"Fetch v12 without its tag section", withTags(1, 12)[:8], 1, 12, 0, true},
-		{"short frame", make([]byte, 7), 3, 0, 0, true},
+		{"Metadata v8", withTags(kmsg.Metadata, 8), kmsg.Metadata, 8, 8, false},
+		{"Metadata v9", withTags(kmsg.Metadata, 9, 0), kmsg.Metadata, 9, 9, false},
+		{"Metadata v9 with a header tag", withTags(kmsg.Metadata, 9, 1, 0, 2, 7, 7), kmsg.Metadata, 9, 13, false},
+		{"ApiVersions v3 header is v0", withTags(kmsg.ApiVersions, 3), kmsg.ApiVersions, 3, 8, false},
+		{"Fetch v12 without its tag section", withTags(kmsg.Fetch, 12)[:8], kmsg.Fetch, 12, 0, true},
+		{"short frame", make([]byte, 7), kmsg.Metadata, 0, 0, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -287,15 +288,16 @@ func TestResponseBodyOffset(t *testing.T) {
 			}
 		})
 	}
-	if c := wire.CorrelationID(withTags(3, 8)); c != testCorr {
+	if c := wire.CorrelationID(withTags(kmsg.Metadata, 8)); c != testCorr {
 		t.Errorf("CorrelationID = %#x", c)
 	}
 }
 
 func TestRequestFlexibleAndMaxVersion(t *testing.T) {
 	for _, c := range []struct {
-		key, version int16
-		want         bool
+		key     kmsg.Key
+		version int16
+		want    bool
 	}{
 		{0, 8, false}, {0, 9, true}, {1, 11, false}, {1, 12, true}, {3, 8, false}, {3, 9, true},
 		{10, 2, false}, {10, 3, true}, {18, 2, false}, {18, 3, true}, {68, 0, true},
@@ -306,8 +308,8 @@ func TestRequestFlexibleAndMaxVersion(t *testing.T) {
 		}
 	}
 	// Agrees with kmsg for every key and version kmsg knows.
-	for k := int16(0); k < 200; k++ {
-		req := kmsg.RequestForKey(k)
+	for k := kmsg.Key(0); k < 200; k++ {
+		req := k.Request()
 		if req == nil {
 			if wire.MaxVersion(k) != -1 {
 				t.Errorf("MaxVersion(%d) = %d for a key kmsg does not know", k, wire.MaxVersion(k))

@@ -42,7 +42,7 @@ func FuzzRequest(f *testing.F) {
 				}
 				continue
 			}
-			if h.Key == 0 {
+			if h.Key == kmsg.Produce {
 				_, _ = wire.Acks(h, in)
 			}
 			if out == nil {
@@ -54,10 +54,10 @@ func FuzzRequest(f *testing.F) {
 			if !bytes.Equal(out[4:h.BodyOffset], frame[4:h.BodyOffset]) {
 				t.Fatalf("header changed")
 			}
-			req := kmsg.RequestForKey(h.Key)
+			req := h.Key.Request()
 			req.SetVersion(h.Version)
 			if err := req.ReadFrom(out[h.BodyOffset:]); err != nil {
-				t.Fatalf("rewritten %s v%d does not decode: %v", kmsg.NameForKey(h.Key), h.Version, err)
+				t.Fatalf("rewritten %s v%d does not decode: %v", h.Key.Name(), h.Version, err)
 			}
 		}
 	})
@@ -76,24 +76,24 @@ func FuzzResponse(f *testing.F) {
 			binary.BigEndian.PutUint32(frame[4:], uint32(testCorr))
 			frame = append(frame, body...)
 			binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
-			out, err := wire.RewriteResponse(key, version, frame, newFake(base))
+			out, err := wire.RewriteResponse(kmsg.Key(key), version, frame, newFake(base))
 			if err != nil || out == nil {
 				continue
 			}
 			checkFrame(t, out)
 			resp := kmsg.ResponseForKey(key)
-			off, err := wire.ResponseBodyOffset(out, key, version)
+			off, err := wire.ResponseBodyOffset(out, kmsg.Key(key), version)
 			if err != nil {
 				t.Fatalf("rewritten frame: %v", err)
 			}
 			resp.SetVersion(version)
 			err = resp.ReadFrom(out[off:])
-			if err != nil && key == 18 { // answered in v0, whatever was asked
+			if err != nil && kmsg.Key(key) == kmsg.ApiVersions { // answered in v0, whatever was asked
 				resp.SetVersion(0)
 				err = resp.ReadFrom(out[off:])
 			}
 			if err != nil {
-				t.Fatalf("rewritten %s v%d does not decode: %v", kmsg.NameForKey(key), version, err)
+				t.Fatalf("rewritten %s v%d does not decode: %v", kmsg.Key(key).Name(), version, err)
 			}
 		}
 	})

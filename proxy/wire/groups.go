@@ -6,8 +6,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-const consumerGroupHeartbeatKey = 68
-
 // Kafka error codes the gateway rewrites.
 const (
 	errGroupIDNotFound   = 69
@@ -17,7 +15,7 @@ const (
 // HeartbeatMemberEpoch reads the member epoch of a ConsumerGroupHeartbeat
 // request (group id, member id, then the epoch), or 0.
 func HeartbeatMemberEpoch(h RequestHeader, frame []byte) int32 {
-	if h.Key != consumerGroupHeartbeatKey {
+	if h.Key != kmsg.ConsumerGroupHeartbeat {
 		return 0
 	}
 	r := reader{src: frame[h.BodyOffset:]}
@@ -35,7 +33,7 @@ func HeartbeatMemberEpoch(h RequestHeader, frame []byte) int32 {
 // The caller decides when that is right: for a member that had joined, on
 // a route that switched clusters.
 func FenceLostMember(frame []byte, version int16) {
-	off, err := ResponseBodyOffset(frame, consumerGroupHeartbeatKey, version)
+	off, err := ResponseBodyOffset(frame, kmsg.ConsumerGroupHeartbeat, version)
 	if err != nil || len(frame) < off+6 {
 		return
 	}
@@ -52,7 +50,7 @@ func EmptyFetchResponse(correlationID int32, version int16) []byte {
 	resp := kmsg.FetchResponse{Version: version}
 	head := []byte{0, 0, 0, 0, 0, 0, 0, 0}
 	binary.BigEndian.PutUint32(head[4:], uint32(correlationID))
-	if RequestFlexible(fetchKey, version) {
+	if RequestFlexible(kmsg.Fetch, version) {
 		head = append(head, 0) // no header tags
 	}
 	return reframe(head, resp.AppendTo)
@@ -65,7 +63,7 @@ func EmptyFetchResponse(correlationID int32, version int16) []byte {
 func Placeholder(correlationID int32) []byte {
 	frame := make([]byte, 14)
 	binary.BigEndian.PutUint32(frame, 10)
-	binary.BigEndian.PutUint16(frame[4:], apiVersionsKey)
+	binary.BigEndian.PutUint16(frame[4:], uint16(kmsg.ApiVersions))
 	binary.BigEndian.PutUint32(frame[8:], uint32(correlationID))
 	binary.BigEndian.PutUint16(frame[12:], 0xffff) // null client id
 	return frame

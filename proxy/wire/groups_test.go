@@ -35,7 +35,7 @@ func TestEmptyFetchResponse(t *testing.T) {
 func TestPlaceholder(t *testing.T) {
 	frame := wire.Placeholder(91)
 	h, err := wire.ParseRequestHeader(frame)
-	if err != nil || h.Key != 18 || h.Version != 0 || h.CorrelationID != 91 || h.BodyOffset != len(frame) {
+	if err != nil || h.Key != kmsg.ApiVersions || h.Version != 0 || h.CorrelationID != 91 || h.BodyOffset != len(frame) {
 		t.Fatalf("header %+v, %v", h, err)
 	}
 	if err := new(kmsg.ApiVersionsRequest).ReadFrom(frame[h.BodyOffset:]); err != nil {

@@ -178,10 +178,10 @@ const (
 
 // responseFrame wraps a response body: size prefix, correlation id, and the
 // empty tag section of a flexible response header (never for ApiVersions).
-func responseFrame(key, version int16, body []byte) []byte {
+func responseFrame(key kmsg.Key, version int16, body []byte) []byte {
 	f := make([]byte, 8, 9+len(body))
 	binary.BigEndian.PutUint32(f[4:], uint32(testCorr))
-	if key != 18 && wire.RequestFlexible(key, version) {
+	if key != kmsg.ApiVersions && wire.RequestFlexible(key, version) {
 		f = append(f, 0)
 	}
 	f = append(f, body...)
@@ -191,7 +191,7 @@ func responseFrame(key, version int16, body []byte) []byte {
 
 func encodeResponse(resp kmsg.Response, version int16) []byte {
 	resp.SetVersion(version)
-	return responseFrame(resp.Key(), version, resp.AppendTo(nil))
+	return responseFrame(kmsg.Key(resp.Key()), version, resp.AppendTo(nil))
 }
 
 // requestFrame builds a request frame with header v1, or v2 (an empty tag
@@ -199,12 +199,12 @@ func encodeResponse(resp kmsg.Response, version int16) []byte {
 func requestFrame(req kmsg.Request, version int16) []byte {
 	req.SetVersion(version)
 	f := make([]byte, 4, 64)
-	f = binary.BigEndian.AppendUint16(f, uint16(req.Key()))
+	f = binary.BigEndian.AppendUint16(f, uint16(kmsg.Key(req.Key())))
 	f = binary.BigEndian.AppendUint16(f, uint16(version))
 	f = binary.BigEndian.AppendUint32(f, uint32(testCorr))
 	f = binary.BigEndian.AppendUint16(f, uint16(len(testClientID)))
 	f = append(f, testClientID...)
-	if wire.RequestFlexible(req.Key(), version) {
+	if wire.RequestFlexible(kmsg.Key(req.Key()), version) {
 		f = append(f, 0)
 	}
 	f = req.AppendTo(f)
@@ -228,11 +228,11 @@ func checkFrame(t testing.TB, frame []byte) {
 
 // rewriteResponse runs wire.RewriteResponse and returns the frame to send
 // and whether it was patched in place.
-func rewriteResponse(t testing.TB, key, version int16, frame []byte, tr wire.Translator) (out []byte, inPlace bool) {
+func rewriteResponse(t testing.TB, key kmsg.Key, version int16, frame []byte, tr wire.Translator) (out []byte, inPlace bool) {
 	t.Helper()
 	out, err := wire.RewriteResponse(key, version, frame, tr)
 	if err != nil {
-		t.Fatalf("RewriteResponse(%s v%d): %v", kmsg.NameForKey(key), version, err)
+		t.Fatalf("RewriteResponse(%s v%d): %v", key.Name(), version, err)
 	}
 	if out == nil {
 		return frame, true
@@ -243,7 +243,7 @@ func rewriteResponse(t testing.TB, key, version int16, frame []byte, tr wire.Tra
 func decodeResponse(t testing.TB, frame []byte, resp kmsg.Response, version int16) {
 	t.Helper()
 	checkFrame(t, frame)
-	off, err := wire.ResponseBodyOffset(frame, resp.Key(), version)
+	off, err := wire.ResponseBodyOffset(frame, kmsg.Key(resp.Key()), version)
 	if err != nil {
 		t.Fatalf("ResponseBodyOffset: %v", err)
 	}
@@ -268,7 +268,7 @@ func rewriteRequest(t testing.TB, frame []byte, tr wire.Translator) (out []byte,
 	h := parseHeader(t, frame)
 	out, err := wire.RewriteRequest(h, frame, tr)
 	if err != nil {
-		t.Fatalf("RewriteRequest(%s v%d): %v", kmsg.NameForKey(h.Key), h.Version, err)
+		t.Fatalf("RewriteRequest(%s v%d): %v", h.Key.Name(), h.Version, err)
 	}
 	if out == nil {
 		return frame, true
@@ -282,8 +282,8 @@ func decodeRequest(t testing.TB, frame []byte, req kmsg.Request, version int16) 
 		t.Fatalf("size prefix %d, frame has %d bytes after it", n, len(frame)-4)
 	}
 	h := parseHeader(t, frame)
-	if h.Key != req.Key() || h.Version != version || h.CorrelationID != testCorr {
-		t.Fatalf("header says %d v%d corr %#x, want %d v%d corr %#x", h.Key, h.Version, h.CorrelationID, req.Key(), version, testCorr)
+	if h.Key != kmsg.Key(req.Key()) || h.Version != version || h.CorrelationID != testCorr {
+		t.Fatalf("header says %d v%d corr %#x, want %d v%d corr %#x", h.Key, h.Version, h.CorrelationID, kmsg.Key(req.Key()), version, testCorr)
 	}
 	req.SetVersion(version)
 	if err := req.ReadFrom(frame[h.BodyOffset:]); err != nil {

@@ -61,12 +61,12 @@ func junkBodies(lead int, flexible, walked bool) map[string][]byte {
 
 func TestMalformedResponses(t *testing.T) {
 	cases := []struct {
-		key      int16
+		key      kmsg.Key
 		versions []int16
 		lead     func(v int16) int // bytes of fixed fields before the first array
 		valid    func(v int16) []byte
 	}{
-		{3, []int16{0, 1, 3, 7, 9, 12, 13}, func(v int16) int {
+		{kmsg.Metadata, []int16{0, 1, 3, 7, 9, 12, 13}, func(v int16) int {
 			if v >= 3 {
 				return 4
 			}
@@ -82,7 +82,7 @@ func TestMalformedResponses(t *testing.T) {
 			resp.Topics = []kmsg.MetadataResponseTopic{tp}
 			return encodeResponse(resp, v)
 		}},
-		{1, []int16{0, 1, 4, 7, 11, 12, 13, 16, 17, 18}, func(v int16) int {
+		{kmsg.Fetch, []int16{0, 1, 4, 7, 11, 12, 13, 16, 17, 18}, func(v int16) int {
 			switch {
 			case v >= 7:
 				return 10
@@ -98,8 +98,8 @@ func TestMalformedResponses(t *testing.T) {
 	for _, c := range cases {
 		for _, v := range c.versions {
 			flexible := wire.RequestFlexible(c.key, v)
-			for name, body := range junkBodies(c.lead(v), flexible, c.key == 1) {
-				t.Run(fmt.Sprintf("%s/v%d/%s", kmsg.NameForKey(c.key), v, name), func(t *testing.T) {
+			for name, body := range junkBodies(c.lead(v), flexible, c.key == kmsg.Fetch) {
+				t.Run(fmt.Sprintf("%s/v%d/%s", c.key.Name(), v, name), func(t *testing.T) {
 					for _, base := range testBases {
 						frame := responseFrame(c.key, v, body)
 						var err error
@@ -113,7 +113,7 @@ func TestMalformedResponses(t *testing.T) {
 				})
 			}
 			// Every strict prefix of a valid response is malformed.
-			t.Run(fmt.Sprintf("%s/v%d/every truncation", kmsg.NameForKey(c.key), v), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/v%d/every truncation", c.key.Name(), v), func(t *testing.T) {
 				valid := c.valid(v)
 				off, _ := wire.ResponseBodyOffset(valid, c.key, v)
 				for n := off; n < len(valid); n++ {
@@ -135,7 +135,7 @@ func TestMalformedResponses(t *testing.T) {
 // are fine, panics are not.
 func TestRandomResponsesDoNotPanic(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, key := range []int16{0, 1, 2, 3, 8, 9, 10, 18, 60, 68, 78, 79} {
+	for _, key := range []kmsg.Key{kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets, kmsg.Metadata, kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.FindCoordinator, kmsg.ApiVersions, kmsg.DescribeCluster, kmsg.ConsumerGroupHeartbeat, kmsg.ShareFetch, kmsg.ShareAcknowledge} {
 		for v := int16(0); v <= wire.MaxVersion(key); v++ {
 			for range 30 {
 				body := make([]byte, rng.IntN(200))
@@ -148,7 +148,7 @@ func TestRandomResponsesDoNotPanic(t *testing.T) {
 					}
 				}
 				frame := responseFrame(key, v, body)
-				mustNotPanic(t, fmt.Sprintf("%s v%d %x", kmsg.NameForKey(key), v, frame), func() {
+				mustNotPanic(t, fmt.Sprintf("%s v%d %x", key.Name(), v, frame), func() {
 					_, _ = wire.RewriteResponse(key, v, frame, newFake(base3))
 				})
 			}
@@ -160,9 +160,9 @@ func TestRandomResponsesDoNotPanic(t *testing.T) {
 // header with ErrFrameTooSmall; ApiVersions must not do worse. (Frames from
 // ReadFrame are never this short, so the proxy itself cannot hit this.)
 func TestShortResponseFrames(t *testing.T) {
-	for _, key := range []int16{3, 1, 18} {
+	for _, key := range []kmsg.Key{kmsg.Metadata, kmsg.Fetch, kmsg.ApiVersions} {
 		for n := range 8 {
-			t.Run(fmt.Sprintf("%s/%d bytes", kmsg.NameForKey(key), n), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/%d bytes", key.Name(), n), func(t *testing.T) {
 				var err error
 				mustNotPanic(t, "", func() { _, err = wire.RewriteResponse(key, 3, make([]byte, n), newFake(0)) })
 				if err == nil {

@@ -169,7 +169,7 @@ func TestInitProducerIDResponseLearnsProducerID(t *testing.T) {
 				frame := encodeResponse(resp, v)
 				orig := bytes.Clone(frame)
 				tr := newFake(base3)
-				_, inPlace := rewriteResponse(t, 22, v, frame, tr)
+				_, inPlace := rewriteResponse(t, kmsg.InitProducerID, v, frame, tr)
 				if !inPlace || !bytes.Equal(frame, orig) {
 					t.Errorf("InitProducerID response changed")
 				}
@@ -177,7 +177,7 @@ func TestInitProducerIDResponseLearnsProducerID(t *testing.T) {
 					t.Errorf("error %d id %d: learned %v, want %v", c.errCode, c.id, tr.producerIDs, c.want)
 				}
 			}
-			frame := responseFrame(22, v, []byte{0, 0})
+			frame := responseFrame(kmsg.InitProducerID, v, []byte{0, 0})
 			if _, err := wire.RewriteResponse(22, v, frame, newFake(0)); err == nil {
 				t.Errorf("truncated InitProducerID response: no error")
 			}
@@ -193,7 +193,7 @@ func TestApiVersionsCapsInitProducerID(t *testing.T) {
 	}
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{{ApiKey: 22, MaxVersion: 99}}
-	out, _ := rewriteResponse(t, 18, 3, encodeResponse(resp, 3), newFake(0))
+	out, _ := rewriteResponse(t, kmsg.ApiVersions, 3, encodeResponse(resp, 3), newFake(0))
 	got := kmsg.NewPtrApiVersionsResponse()
 	decodeResponse(t, out, got, 3)
 	if len(got.ApiKeys) != 1 || got.ApiKeys[0].MaxVersion != wire.MaxVersion(22) {

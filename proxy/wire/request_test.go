@@ -129,22 +129,22 @@ func metadataRequest(version int16, _ int32, id func([16]byte) [16]byte, _ func(
 // e >= base mapped to e-base, 0 <= e < base to -1, and -1 kept.
 func TestRequestTranslationEveryVersion(t *testing.T) {
 	cases := []struct {
-		key   int16
+		key   kmsg.Key
 		build requestBuilder
 		// inPlaceAtBase0: with no epoch base there is nothing to translate.
 		inPlaceAtBase0 bool
 	}{
-		{1, fetchRequest, false},
-		{8, offsetCommitRequest, false},
-		{9, offsetFetchRequest, false},
-		{68, consumerGroupHeartbeatRequest, false},
-		{2, listOffsetsRequest, true},
-		{3, metadataRequest, false},
+		{kmsg.Fetch, fetchRequest, false},
+		{kmsg.OffsetCommit, offsetCommitRequest, false},
+		{kmsg.OffsetFetch, offsetFetchRequest, false},
+		{kmsg.ConsumerGroupHeartbeat, consumerGroupHeartbeatRequest, false},
+		{kmsg.ListOffsets, listOffsetsRequest, true},
+		{kmsg.Metadata, metadataRequest, false},
 	}
 	for _, c := range cases {
 		for v := int16(0); v <= wire.MaxVersion(c.key); v++ {
 			for _, base := range testBases {
-				t.Run(fmt.Sprintf("%s/v%d/base=%d", kmsg.NameForKey(c.key), v, base), func(t *testing.T) {
+				t.Run(fmt.Sprintf("%s/v%d/base=%d", c.key.Name(), v, base), func(t *testing.T) {
 					frame := requestFrame(c.build(v, base, identityID, identityEpoch), v)
 					orig := bytes.Clone(frame)
 					upEpoch := identityEpoch
@@ -221,10 +221,10 @@ func TestRequestsWithNothingToTranslate(t *testing.T) {
 }
 
 func TestRequestVersionTooNew(t *testing.T) {
-	for _, key := range []int16{0, 1, 2, 3, 8, 9, 10, 68} {
-		req := kmsg.RequestForKey(key)
+	for _, key := range []kmsg.Key{kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets, kmsg.Metadata, kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.FindCoordinator, kmsg.ConsumerGroupHeartbeat} {
+		req := key.Request()
 		v := req.MaxVersion() + 1
-		t.Run(fmt.Sprintf("%s/v%d", kmsg.NameForKey(key), v), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/v%d", key.Name(), v), func(t *testing.T) {
 			frame := requestFrame(req, v)
 			_, err := wire.RewriteRequest(parseHeader(t, frame), frame, newFake(0))
 			if !errors.Is(err, wire.ErrUnsupportedVersion) {

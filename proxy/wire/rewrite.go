@@ -9,15 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-const (
-	produceKey       = 0
-	fetchKey         = 1
-	saslHandshakeKey = 17
-	apiVersionsKey   = 18
-
-	initProducerIDKey = 22
-)
-
 // ErrUnsupportedVersion is returned for a request version the gateway cannot
 // parse although it must rewrite the message; clients that negotiate with
 // ApiVersions never send one, because the gateway caps those versions.
@@ -27,25 +18,25 @@ var ErrUnsupportedVersion = errors.New("request version is newer than the gatewa
 // frame in place and returns nil, or returns a new frame to send instead.
 func RewriteRequest(h RequestHeader, frame []byte, t Translator) ([]byte, error) {
 	n, ok := keyTable[h.Key]
-	if !ok || h.Key == apiVersionsKey && h.Version < 5 { // only v5+ carries a cluster id
+	if !ok || h.Key == kmsg.ApiVersions && h.Version < 5 { // only v5+ carries a cluster id
 		return nil, nil
 	}
 	if h.Version > MaxVersion(h.Key) {
-		return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(h.Key), h.Version, ErrUnsupportedVersion)
+		return nil, fmt.Errorf("%s v%d: %w", h.Key.Name(), h.Version, ErrUnsupportedVersion)
 	}
 	base := t.EpochBase()
 	body := frame[h.BodyOffset:]
-	if h.Key == produceKey {
+	if h.Key == kmsg.Produce {
 		return nil, patchProduceRequest(body, h.Version, t)
 	}
 	epochs := n.reqEpochs && base != 0
 	if !n.reqTopicIDs && !epochs && !n.reqClusterID {
 		return nil, nil
 	}
-	req := kmsg.RequestForKey(h.Key)
+	req := h.Key.Request()
 	req.SetVersion(h.Version)
 	if err := req.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("decoding %s v%d request: %w", kmsg.NameForKey(h.Key), h.Version, err)
+		return nil, fmt.Errorf("decoding %s v%d request: %w", h.Key.Name(), h.Version, err)
 	}
 	w := walker{t: t, dir: toUpstream, epochs: epochs, base: base, clusterIDs: n.reqClusterID}
 	w.walk(reflect.ValueOf(req).Elem())
@@ -94,11 +85,11 @@ func Acks(h RequestHeader, frame []byte) (int16, error) {
 
 // RewriteResponse translates a response frame for the client. It patches the
 // frame in place and returns nil, or returns a new frame to send instead.
-func RewriteResponse(key, version int16, frame []byte, t Translator) ([]byte, error) {
-	if key == apiVersionsKey {
+func RewriteResponse(key kmsg.Key, version int16, frame []byte, t Translator) ([]byte, error) {
+	if key == kmsg.ApiVersions {
 		return capApiVersions(version, frame)
 	}
-	if key == initProducerIDKey {
+	if key == kmsg.InitProducerID {
 		return nil, learnProducerID(frame, version, t)
 	}
 	n, ok := keyTable[key]
@@ -114,12 +105,12 @@ func RewriteResponse(key, version int16, frame []byte, t Translator) ([]byte, er
 	// After an in-place patch only the node endpoints are left to rewrite.
 	patched := false
 	switch key {
-	case fetchKey, produceKey:
-		if key == produceKey && version < 10 {
+	case kmsg.Fetch, kmsg.Produce:
+		if key == kmsg.Produce && version < 10 {
 			return nil, nil
 		}
 		patch := patchFetchResponse
-		if key == produceKey {
+		if key == kmsg.Produce {
 			patch = patchProduceResponse
 		}
 		full, err := patch(body, version, t)
@@ -132,10 +123,10 @@ func RewriteResponse(key, version int16, frame []byte, t Translator) ([]byte, er
 			return nil, nil
 		}
 	}
-	resp := kmsg.ResponseForKey(key)
+	resp := key.Response()
 	resp.SetVersion(version)
 	if err := resp.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("decoding %s v%d response: %w", kmsg.NameForKey(key), version, err)
+		return nil, fmt.Errorf("decoding %s v%d response: %w", key.Name(), version, err)
 	}
 	w := walker{t: t, dir: toClient, epochs: n.respEpochs && base != 0, base: base, endpointsOnly: patched, clusterIDs: n.respClusterID}
 	w.walk(reflect.ValueOf(resp).Elem())
@@ -145,7 +136,7 @@ func RewriteResponse(key, version int16, frame []byte, t Translator) ([]byte, er
 // learnProducerID tells the translator which producer ids the cluster issued,
 // so that after a switch it knows which producers crossed it.
 func learnProducerID(frame []byte, version int16, t Translator) error {
-	off, err := ResponseBodyOffset(frame, initProducerIDKey, version)
+	off, err := ResponseBodyOffset(frame, kmsg.InitProducerID, version)
 	if err != nil {
 		return err
 	}
@@ -182,8 +173,8 @@ func capApiVersions(version int16, frame []byte) ([]byte, error) {
 		// is refused (its SASL tokens come without Kafka framing):
 		// librdkafka only uses SASL at all when the broker offers v0, and
 		// then asks in v1.
-		if Rewrites(k.ApiKey) || k.ApiKey == saslHandshakeKey {
-			k.MaxVersion = min(k.MaxVersion, MaxVersion(k.ApiKey))
+		if key := kmsg.Key(k.ApiKey); Rewrites(key) || key == kmsg.SASLHandshake {
+			k.MaxVersion = min(k.MaxVersion, MaxVersion(key))
 			if k.MinVersion > k.MaxVersion {
 				continue
 			}
@@ -199,7 +190,7 @@ func capApiVersions(version int16, frame []byte) ([]byte, error) {
 // client which ApiVersions versions to retry with.
 func ApiVersionsTooNew(correlationID int32) []byte {
 	resp := kmsg.ApiVersionsResponse{Version: 0, ErrorCode: 35}
-	resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{{ApiKey: apiVersionsKey, MaxVersion: MaxVersion(apiVersionsKey)}}
+	resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{{ApiKey: kmsg.ApiVersions.Int16(), MaxVersion: MaxVersion(kmsg.ApiVersions)}}
 	var hdr [8]byte
 	binary.BigEndian.PutUint32(hdr[4:], uint32(correlationID))
 	return reframe(hdr[:], resp.AppendTo)

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -95,20 +96,21 @@ const (
 
 // errCoordinatorNotAvailable makes a client retry FindCoordinator when the
 // coordinator's node id has no gateway port.
-const errCoordinatorNotAvailable = 15
+var errCoordinatorNotAvailable = int64(kerr.CoordinatorNotAvailable.Code)
 
 // epochKeys are the APIs whose LeaderEpoch-like fields are partition leader
 // epochs. Elsewhere the same names mean controller-quorum epochs, which are
 // not the route's to translate.
-var epochKeys = map[int16]bool{
-	0: true, 1: true, 2: true, 3: true, 8: true, 9: true, 23: true, 28: true,
-	75: true, 78: true, 79: true, 90: true,
+var epochKeys = map[kmsg.Key]bool{
+	kmsg.Produce: true, kmsg.Fetch: true, kmsg.ListOffsets: true, kmsg.Metadata: true, kmsg.OffsetCommit: true,
+	kmsg.OffsetFetch: true, kmsg.OffsetForLeaderEpoch: true, kmsg.TxnOffsetCommit: true,
+	kmsg.DescribeTopicPartitions: true, kmsg.ShareFetch: true, kmsg.ShareAcknowledge: true, kmsg.DescribeShareGroupOffsets: true,
 }
 
 // clusterIDKeys are the APIs whose ClusterID is the cluster's identity as a
 // client sees it: Metadata, ApiVersions and DescribeCluster. (Elsewhere it is
 // controller-quorum business.)
-var clusterIDKeys = map[int16]bool{3: true, 18: true, 60: true}
+var clusterIDKeys = map[kmsg.Key]bool{kmsg.Metadata: true, kmsg.ApiVersions: true, kmsg.DescribeCluster: true}
 
 var epochFields = map[string]bool{
 	"LeaderEpoch": true, "CurrentLeaderEpoch": true, "LastFetchedEpoch": true,
@@ -382,10 +384,10 @@ type keyNeeds struct {
 	respEndpoints                           bool
 }
 
-var keyTable = func() map[int16]keyNeeds {
-	m := map[int16]keyNeeds{}
-	for k := int16(0); k < int16(len(flexibleFrom)); k++ {
-		req := kmsg.RequestForKey(k)
+var keyTable = func() map[kmsg.Key]keyNeeds {
+	m := map[kmsg.Key]keyNeeds{}
+	for k := kmsg.Key(0); int(k) < len(flexibleFrom); k++ {
+		req := k.Request()
 		if req == nil {
 			continue
 		}
@@ -405,7 +407,7 @@ var keyTable = func() map[int16]keyNeeds {
 
 // Rewrites reports whether the gateway may need to decode the key's requests
 // or responses, and so must cap its versions to what it can parse.
-func Rewrites(key int16) bool {
+func Rewrites(key kmsg.Key) bool {
 	_, ok := keyTable[key]
-	return ok || key == apiVersionsKey || key == initProducerIDKey
+	return ok || key == kmsg.ApiVersions || key == kmsg.InitProducerID
 }
