@@ -20,13 +20,7 @@ import (
 // by the standby alone. If replication does not catch up within
 // failover.plannedPause, nothing flips and producers resume.
 func TestPlannedSwitchPausesProducers(t *testing.T) {
-	h := newHarness(t, policyOpts{plannedPause: 2 * time.Second})
-	produceTo(t, h.clusters[0], 20)
-	h.startAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	leader := h.leader(ctx)
-	waitBothHealthy(t, ctx, h, leader, 20)
+	h, ctx, leader := startBehind(t, 2*time.Second)
 
 	o := h.failover(ctx, leader, agent.FailoverRequest{})
 	if o.OK || o.Code != agent.CodeNotCaughtUp || !strings.Contains(o.Message, "20 records behind") {
@@ -92,13 +86,7 @@ func records(t *testing.T, c *kfake.Cluster) int64 {
 // the pause, so that it never ends on its own under a live leader, however
 // long failover.plannedPause is.
 func TestPlannedPauseRenewed(t *testing.T) {
-	h := newHarness(t, policyOpts{plannedPause: 8 * time.Second})
-	produceTo(t, h.clusters[0], 20)
-	h.startAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	leader := h.leader(ctx)
-	waitBothHealthy(t, ctx, h, leader, 20)
+	h, ctx, leader := startBehind(t, 8*time.Second)
 	answered := make(chan agent.Outcome, 1)
 	go func() { answered <- h.failover(ctx, leader, agent.FailoverRequest{}) }()
 	var first time.Time
@@ -119,13 +107,7 @@ func TestPlannedPauseRenewed(t *testing.T) {
 // outlasts every lease at the old epoch however long the flip takes to
 // commit, and once the switch is refused the lease is renewed again.
 func TestNoLeaseWhilePaused(t *testing.T) {
-	h := newHarness(t, policyOpts{plannedPause: 6 * time.Second})
-	produceTo(t, h.clusters[0], 20)
-	h.startAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	leader := h.leader(ctx)
-	waitBothHealthy(t, ctx, h, leader, 20)
+	h, ctx, leader := startBehind(t, 6*time.Second)
 	leaseUntil := func() time.Time {
 		if l := h.gw.Status()[0].Lease; l != nil {
 			return l.Until
@@ -147,4 +129,20 @@ func TestNoLeaseWhilePaused(t *testing.T) {
 		t.Fatalf("a planned failover with replication stuck answered %+v; want not-caught-up", o)
 	}
 	waitFor(t, ctx, "the lease renewed after the refused switch", func() bool { return leaseUntil().After(before) })
+}
+
+// startBehind starts three agents whose standby is 20 records behind the
+// active cluster, with replication stuck there, and waits until the leader
+// has measured that lag and a quorum sees both clusters healthy: a planned
+// switch's starting point.
+func startBehind(t *testing.T, plannedPause time.Duration) (*harness, context.Context, string) {
+	t.Helper()
+	h := newHarness(t, policyOpts{plannedPause: plannedPause})
+	produceTo(t, h.clusters[0], 20)
+	h.startAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	leader := h.leader(ctx)
+	waitBothHealthy(t, ctx, h, leader, 20)
+	return h, ctx, leader
 }
